@@ -1,0 +1,431 @@
+"""The pipeline's stages for one data set: landing -> raw, raw -> processed + rejected, archive.
+
+Each stage is a plain function of a Spark session, a `Store` and a contract, returning an outcome
+with the figures a caller (Dagster, a Glue job, a test) reports. The ledger decides what each
+stage still has to do, so every stage can be rerun after any failure:
+- `ingest_landing`: landing files not yet in raw are checked (unreadable ones quarantined) and
+  their rows appended to `raw/<dataset>` with lineage.
+- `process_batch`: raw rows of files still waiting in landing are cast, validated, deduplicated
+  and merged into `processed/<dataset>`; the rest go to `rejected/<dataset>` with their reasons.
+  Children also retry the rows that only waited for a parent (late parents).
+- `archive_landed`: landing files whose rows are fully accounted for move to `archived/`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType, TimestampType
+
+from glue_scripts import ledger
+from glue_scripts.contracts import (
+    LATE_PARENT_REASONS,
+    RAW_RECORD,
+    REJECT_REASONS,
+    RUN_ID,
+    SOURCE_FILE,
+    SOURCE_FILE_DIGEST,
+    SOURCE_LINE,
+    DatasetContract,
+)
+from glue_scripts.delta_tables import ensure_table, read_table, table_exists, table_version
+from glue_scripts.landing import (
+    LandedFile,
+    RefusedFile,
+    inspect_files,
+    landing_files,
+    raw_schema,
+    read_landed_files,
+)
+from glue_scripts.storage import ARCHIVED, PROCESSED, QUARANTINE, RAW, REJECTED, Store, StoredObject, table_key
+from glue_scripts.validation import (
+    TYPED,
+    check_references,
+    is_clean,
+    mark_duplicates,
+    mark_stale,
+    validate_rows,
+)
+
+PROCESSED_AT = "processed_at"
+REJECTED_AT = "rejected_at"
+RESOLVED_AT = "resolved_at"
+RESOLVED_RUN_ID = "resolved_run_id"
+FROM_REJECTED = "__from_rejected"
+
+
+def table_path(store: Store, zone: str, contract: DatasetContract) -> str:
+    return store.spark_path(table_key(zone, contract.name))
+
+
+def processed_schema(contract: DatasetContract) -> StructType:
+    return StructType(
+        [StructField(c.name, _spark_type(c.spark_type), nullable=c.nullable or c.name != contract.primary_key)
+         for c in contract.columns]
+        + [
+            StructField(SOURCE_FILE, StringType()),
+            StructField(SOURCE_LINE, IntegerType()),
+            StructField(RUN_ID, StringType()),
+            StructField(PROCESSED_AT, TimestampType()),
+        ]
+    )
+
+
+def rejected_schema(contract: DatasetContract) -> StructType:
+    return StructType(
+        [StructField(name, StringType()) for name in contract.column_names]
+        + [
+            StructField(RAW_RECORD, StringType()),
+            StructField(REJECT_REASONS, ArrayType(StringType())),
+            StructField(SOURCE_FILE, StringType()),
+            StructField(SOURCE_FILE_DIGEST, StringType()),
+            StructField(SOURCE_LINE, IntegerType()),
+            StructField(RUN_ID, StringType()),
+            StructField(REJECTED_AT, TimestampType()),
+            StructField(RESOLVED_AT, TimestampType()),
+            StructField(RESOLVED_RUN_ID, StringType()),
+        ]
+    )
+
+
+def _spark_type(name: str):  # noqa: ANN202  (a pyspark DataType)
+    from pyspark.sql.types import _parse_datatype_string
+
+    return _parse_datatype_string(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# landing -> raw
+
+
+@dataclass
+class IngestOutcome:
+    dataset: str
+    rows_by_file: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
+    already_ingested: list[str] = field(default_factory=list)
+    table_version: int | None = None
+
+    @property
+    def rows_ingested(self) -> int:
+        return sum(self.rows_by_file.values())
+
+
+def ingest_landing(
+    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
+) -> IngestOutcome:
+    outcome = IngestOutcome(contract.name)
+    objects = landing_files(store, contract.name)
+    done = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, [o.version_id for o in objects])
+    outcome.already_ingested = sorted(o.key for o in objects if o.version_id in done)
+    inspected = inspect_files(store, contract, [o for o in objects if o.version_id not in done])
+    entries: list[ledger.LedgerEntry] = []
+    for refused in (f for f in inspected if isinstance(f, RefusedFile)):
+        quarantine_file(store, contract.name, refused.object, refused.reason)
+        outcome.quarantined[refused.object.key] = refused.reason
+        entries.append(
+            ledger.LedgerEntry.for_object(
+                contract.name, refused.object, ledger.STAGE_QUARANTINED, run_id, detail=refused.reason
+            )
+        )
+    landed = [f for f in inspected if isinstance(f, LandedFile)]
+    path = table_path(store, RAW, contract)
+    ensure_table(spark, path, raw_schema(contract))
+    if landed:
+        # Rows may already be in raw if a run died between the append and the ledger entry.
+        versions = [f.object.version_id for f in landed]
+        present = raw_rows_by_version(read_table(spark, path), versions)
+        new = [f for f in landed if f.object.version_id not in present]
+        if new:
+            read_landed_files(spark, store, contract, new, run_id, now).write.format("delta").mode("append").save(path)
+        counts = raw_rows_by_version(read_table(spark, path), versions)
+        for landed_file in landed:
+            rows = counts.get(landed_file.object.version_id, 0)
+            outcome.rows_by_file[landed_file.object.key] = rows
+            entries.append(
+                ledger.LedgerEntry.for_object(contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=rows)
+            )
+    ledger.record(spark, store, entries, now)
+    outcome.table_version = table_version(spark, path)
+    return outcome
+
+
+def version_column() -> F.Column:
+    return F.concat_ws("#", SOURCE_FILE, SOURCE_FILE_DIGEST)
+
+
+def raw_rows_by_version(raw: DataFrame, version_ids: list[str]) -> dict[str, int]:
+    rows = raw.where(version_column().isin(version_ids)).groupBy(version_column().alias("v")).count().collect()
+    return {row.v: row["count"] for row in rows}
+
+
+def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) -> str:
+    target = free_key(store, f"{QUARANTINE}/{dataset}/{obj.name}", obj)
+    store.write_bytes(f"{target}.reason.txt", f"{obj.key}: {reason}\n".encode())
+    store.move(obj.key, target)
+    return target
+
+
+def free_key(store: Store, key: str, obj: StoredObject) -> str:
+    """`key`, or a sibling name with the content digest when another file already sits there."""
+    if not store.exists(key):
+        return key
+    stem, dot, suffix = obj.name.partition(".")
+    return posixpath.join(posixpath.dirname(key), f"{stem}.{obj.digest[:12]}{dot}{suffix}")
+
+
+# ---------------------------------------------------------------------------------------------
+# raw -> processed + rejected
+
+
+@dataclass
+class ProcessOutcome:
+    dataset: str
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    late_rows_resolved: int = 0
+    late_rows_waiting: int = 0
+    processed_rows: int = 0
+    processed_version: int | None = None
+    rejected_version: int | None = None
+    partitions: int | None = None
+    partitions_touched: list[str] = field(default_factory=list)
+
+
+def waiting_versions(spark: SparkSession, store: Store, contract: DatasetContract) -> list[str]:
+    """Files still in landing whose rows are in raw but not yet accounted for."""
+    ids = [o.version_id for o in landing_files(store, contract.name)]
+    ingested = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, ids)
+    processed = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_PROCESSED, ids)
+    return sorted(ingested - processed)
+
+
+def candidate_columns(contract: DatasetContract) -> list[str]:
+    return [*contract.column_names, RAW_RECORD, SOURCE_FILE, SOURCE_FILE_DIGEST, SOURCE_LINE]
+
+
+def late_parent_rows(rejected: DataFrame) -> DataFrame:
+    """Rejected rows that only waited for a parent and are not resolved yet."""
+    late = F.array(*[F.lit(reason) for reason in sorted(LATE_PARENT_REASONS)])
+    return rejected.where(F.col(RESOLVED_AT).isNull() & (F.size(F.array_except(REJECT_REASONS, late)) == 0))
+
+
+def check_batch(
+    candidates: DataFrame, contract: DatasetContract, parents: dict[str, DataFrame], stored: DataFrame | None
+) -> DataFrame:
+    """Every rule, in order, over the batch: the heart of the pipeline, free of any I/O."""
+    checked = validate_rows(candidates, contract)
+    if contract.foreign_keys:
+        checked = check_references(checked, contract, parents)
+    checked = mark_duplicates(checked, contract)
+    return mark_stale(checked, contract, stored)
+
+
+def accepted_rows(checked: DataFrame, contract: DatasetContract, run_id: str, now: datetime) -> DataFrame:
+    return checked.where(is_clean()).select(
+        *[F.col(f"{TYPED}.`{name}`").alias(name) for name in contract.column_names],
+        F.col(SOURCE_FILE),
+        F.col(SOURCE_LINE),
+        F.lit(run_id).alias(RUN_ID),
+        F.lit(now).cast("timestamp").alias(PROCESSED_AT),
+    )
+
+
+def rejected_rows(checked: DataFrame, contract: DatasetContract, run_id: str, now: datetime) -> DataFrame:
+    """Rejected rows in the rejected table's schema, plus `__resolved` for late rows now accepted."""
+    return checked.where(~is_clean() | F.col(FROM_REJECTED)).select(
+        *contract.column_names,
+        RAW_RECORD,
+        REJECT_REASONS,
+        SOURCE_FILE,
+        SOURCE_FILE_DIGEST,
+        SOURCE_LINE,
+        F.lit(run_id).alias(RUN_ID),
+        F.lit(now).cast("timestamp").alias(REJECTED_AT),
+        F.lit(None).cast("timestamp").alias(RESOLVED_AT),
+        F.lit(None).cast("string").alias(RESOLVED_RUN_ID),
+        (is_clean() & F.col(FROM_REJECTED)).alias("__resolved"),
+    )
+
+
+def merge_processed(
+    spark: SparkSession, path: str, contract: DatasetContract, accepted: DataFrame, partitions: list[str]
+) -> None:
+    """Upsert by primary key, pruned to the partitions the batch touches.
+
+    `partitions` holds the batch's partition values and those where its keys are stored today, so
+    a row whose update moves it to another date is still found and the key stays unique.
+    """
+    key = contract.primary_key
+    condition = f"t.`{key}` = s.`{key}`"
+    if contract.partition_column and partitions:
+        values = ", ".join(f"DATE'{value}'" for value in partitions)
+        condition += f" AND t.`{contract.partition_column}` IN ({values})"
+    newer = f"s.`{contract.ordering_column}` >= t.`{contract.ordering_column}`" if contract.ordering_column else None
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(accepted.alias("s"), condition)
+        .whenMatchedUpdateAll(condition=newer)
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def merge_rejected(spark: SparkSession, path: str, contract: DatasetContract, rejected: DataFrame) -> None:
+    """Insert new rejections once (rerun-safe); update waiting late rows; mark resolved ones."""
+    same_row = " AND ".join(f"t.{c} = s.{c}" for c in (SOURCE_FILE, SOURCE_FILE_DIGEST, SOURCE_LINE))
+    columns = [f.name for f in rejected_schema(contract).fields]
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(rejected.alias("s"), f"{same_row} AND t.{RESOLVED_AT} IS NULL")
+        .whenMatchedUpdate(
+            condition="s.__resolved",
+            set={RESOLVED_AT: f"s.{REJECTED_AT}", RESOLVED_RUN_ID: f"s.{RUN_ID}"},
+        )
+        .whenMatchedUpdate(set={REJECT_REASONS: f"s.{REJECT_REASONS}"})
+        .whenNotMatchedInsert(condition="NOT s.__resolved", values={c: f"s.`{c}`" for c in columns})
+        .execute()
+    )
+
+
+def process_batch(
+    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
+) -> ProcessOutcome:
+    outcome = ProcessOutcome(contract.name)
+    processed_path = table_path(store, PROCESSED, contract)
+    rejected_path = table_path(store, REJECTED, contract)
+    ensure_table(spark, processed_path, processed_schema(contract), contract.partition_column)
+    ensure_table(spark, rejected_path, rejected_schema(contract))
+    raw_path = table_path(store, RAW, contract)
+    ensure_table(spark, raw_path, raw_schema(contract))
+
+    outcome.files = waiting_versions(spark, store, contract)
+    columns = candidate_columns(contract)
+    candidates = (
+        read_table(spark, raw_path)
+        .where(version_column().isin(outcome.files))
+        .select(*columns)
+        .withColumn(FROM_REJECTED, F.lit(False))
+    )
+    if contract.foreign_keys:
+        late = late_parent_rows(read_table(spark, rejected_path)).select(*columns)
+        candidates = candidates.unionByName(late.withColumn(FROM_REJECTED, F.lit(True)))
+    parents = {
+        parent: read_table(spark, store.spark_path(table_key(PROCESSED, parent))) for parent in contract.parents
+    }
+    stored = read_table(spark, processed_path)
+    checked = check_batch(candidates, contract, parents, stored).persist()
+    try:
+        summarize(checked, outcome)
+        if outcome.rows_read or outcome.late_rows_resolved or outcome.late_rows_waiting:
+            if outcome.rows_accepted or outcome.late_rows_resolved:
+                partition = contract.partition_column
+                if partition:
+                    touched = checked.where(is_clean()).select(
+                        F.explode(F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition")))
+                    ).where(F.col("col").isNotNull()).distinct()
+                    outcome.partitions_touched = sorted(row[0] for row in touched.collect())
+                merge_processed(
+                    spark, processed_path, contract, accepted_rows(checked, contract, run_id, now),
+                    outcome.partitions_touched,
+                )
+            if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
+                merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
+        entries = [
+            ledger.LedgerEntry(
+                contract.name, *version_id.rsplit("#", 1), ledger.STAGE_PROCESSED, run_id,
+                rows_read=counts[0], rows_accepted=counts[1], rows_rejected=counts[0] - counts[1],
+            )
+            for version_id, counts in file_counts(checked, outcome.files).items()
+        ]
+        ledger.record(spark, store, entries, now)
+    finally:
+        checked.unpersist()
+    processed = read_table(spark, processed_path)
+    outcome.processed_rows = processed.count()
+    if contract.partition_column:
+        outcome.partitions = processed.select(contract.partition_column).distinct().count()
+    outcome.processed_version = table_version(spark, processed_path)
+    outcome.rejected_version = table_version(spark, rejected_path)
+    return outcome
+
+
+def summarize(checked: DataFrame, outcome: ProcessOutcome) -> None:
+    """Row counts of the batch and rejections per reason (two small aggregations of the cache)."""
+    totals = checked.groupBy(FROM_REJECTED).agg(
+        F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean")
+    ).collect()
+    for row in totals:
+        if row[FROM_REJECTED]:
+            outcome.late_rows_resolved = int(row.clean or 0)
+            outcome.late_rows_waiting = int(row.rows - (row.clean or 0))
+        else:
+            outcome.rows_read = int(row.rows)
+            outcome.rows_accepted = int(row.clean or 0)
+    outcome.rows_rejected = outcome.rows_read - outcome.rows_accepted
+    reasons = (
+        checked.where(~F.col(FROM_REJECTED))
+        .select(F.explode(REJECT_REASONS).alias("reason"))
+        .groupBy("reason")
+        .count()
+        .collect()
+    )
+    outcome.rejected_by_reason = dict(sorted(Counter({row.reason: row["count"] for row in reasons}).items()))
+
+
+def file_counts(checked: DataFrame, version_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """(rows read, rows accepted) per file version of the batch; files with no rows count 0."""
+    rows = (
+        checked.where(~F.col(FROM_REJECTED))
+        .groupBy(version_column().alias("v"))
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean"))
+        .collect()
+    )
+    counts = {row.v: (int(row.rows), int(row.clean or 0)) for row in rows}
+    return {version_id: counts.get(version_id, (0, 0)) for version_id in version_ids}
+
+
+# ---------------------------------------------------------------------------------------------
+# landing -> archived
+
+
+@dataclass
+class ArchiveOutcome:
+    dataset: str
+    archived: dict[str, str] = field(default_factory=dict)  # landing key -> archived key
+
+
+def archive_landed(
+    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
+) -> ArchiveOutcome:
+    """Move every landing file whose rows are accounted for (ledger: processed) to the archive."""
+    outcome = ArchiveOutcome(contract.name)
+    objects = landing_files(store, contract.name)
+    processed = ledger.versions_at_stage(
+        spark, store, contract.name, ledger.STAGE_PROCESSED, [o.version_id for o in objects]
+    )
+    entries = []
+    for obj in objects:
+        if obj.version_id not in processed:
+            continue
+        target = archive_key(store, contract.name, obj, now)
+        store.move(obj.key, target)
+        outcome.archived[obj.key] = target
+        entries.append(ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_ARCHIVED, run_id, detail=target))
+    ledger.record(spark, store, entries, now)
+    return outcome
+
+
+def archive_key(store: Store, dataset: str, obj: StoredObject, now: datetime) -> str:
+    return free_key(store, f"{ARCHIVED}/{dataset}/{now:%Y/%m/%d}/{obj.name}", obj)

@@ -1,0 +1,206 @@
+"""The lakehouse root: one layout on a local folder or on `s3://bucket/prefix`.
+
+Spark reads and writes the Delta tables itself (through the path from `spark_path`); everything
+that is about files rather than tables — listing the landing zone, reading a header, moving a
+file to the archive or to quarantine — goes through a `Store`, so the pipeline never cares which
+kind of root it runs on. The S3 store uses plain boto3 so the same code runs on AWS Glue, in
+Dagster, and against any S3 endpoint (`AWS_ENDPOINT_URL`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+LANDING = "landing"
+RAW = "raw"
+PROCESSED = "processed"
+REJECTED = "rejected"
+ARCHIVED = "archived"
+QUARANTINE = "quarantine"
+AUDIT = "audit"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """A file under the root; `key` is relative to the root (`landing/orders/2025-04-01.csv`)."""
+
+    key: str
+    size: int
+    digest: str  # content identity: MD5 of a local file, the ETag on S3
+    modified_at: datetime
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.key)
+
+    @property
+    def version_id(self) -> str:
+        """One delivery of one file: the same key with other content is another version."""
+        return f"{self.key}#{self.digest}"
+
+
+class Store(Protocol):
+    root: str
+
+    def list(self, prefix: str) -> list[StoredObject]: ...
+
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def move(self, source_key: str, target_key: str) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def spark_path(self, key: str) -> str: ...
+
+
+def table_key(zone: str, dataset: str) -> str:
+    return f"{zone}/{dataset}"
+
+
+def safe_key(key: str) -> str:
+    """Refuse keys that would leave the root (`..`, absolute paths, empty parts)."""
+    parts = key.split("/")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"unsafe key outside the lakehouse root: {key!r}")
+    return key
+
+
+class LocalStore:
+    """A root on the local file system (the default: `./lakehouse_data`)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root).expanduser().resolve()
+        self.root = str(self.path)
+
+    def _file(self, key: str) -> Path:
+        return self.path / safe_key(key)
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        base = self._file(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        objects = []
+        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+            stat = file.stat()
+            objects.append(
+                StoredObject(
+                    key=file.relative_to(self.path).as_posix(),
+                    size=stat.st_size,
+                    digest=_md5(file),
+                    modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                )
+            )
+        return objects
+
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        with self._file(key).open("rb") as handle:
+            return handle.read() if max_bytes is None else handle.read(max_bytes)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        target = self._file(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+
+    def move(self, source_key: str, target_key: str) -> None:
+        """Copy, then delete: a crash in between leaves both copies, never none."""
+        source, target = self._file(source_key), self._file(target_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        shutil.copy2(source, temporary)
+        os.replace(temporary, target)
+        source.unlink()
+
+    def exists(self, key: str) -> bool:
+        return self._file(key).exists()
+
+    def spark_path(self, key: str) -> str:
+        return str(self._file(key))
+
+
+class S3Store:
+    """A root at `s3://bucket/prefix`; files through boto3, tables through Spark's s3a."""
+
+    def __init__(self, root: str, client: Any | None = None) -> None:
+        if not root.startswith("s3://"):
+            raise ValueError(f"not an S3 root: {root!r}")
+        self.root = root.rstrip("/")
+        bucket, _, prefix = self.root.removeprefix("s3://").partition("/")
+        self.bucket, self.prefix = bucket, prefix
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.client = client
+
+    def _object_key(self, key: str) -> str:
+        safe_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        objects = []
+        full_prefix = self._object_key(prefix.rstrip("/")) + "/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue
+                key = item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"]
+                objects.append(
+                    StoredObject(
+                        key=key,
+                        size=item["Size"],
+                        digest=item["ETag"].strip('"'),
+                        modified_at=item["LastModified"],
+                    )
+                )
+        return sorted(objects, key=lambda o: o.key)
+
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": self._object_key(key)}
+        if max_bytes is not None:
+            arguments["Range"] = f"bytes=0-{max_bytes - 1}"
+        return self.client.get_object(**arguments)["Body"].read()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
+
+    def move(self, source_key: str, target_key: str) -> None:
+        """Copy, then delete: a crash in between leaves both copies, never none."""
+        self.client.copy_object(
+            Bucket=self.bucket,
+            Key=self._object_key(target_key),
+            CopySource={"Bucket": self.bucket, "Key": self._object_key(source_key)},
+        )
+        self.client.delete_object(Bucket=self.bucket, Key=self._object_key(source_key))
+
+    def exists(self, key: str) -> bool:
+        response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._object_key(key), MaxKeys=1)
+        return any(item["Key"] == self._object_key(key) for item in response.get("Contents", []))
+
+    def spark_path(self, key: str) -> str:
+        return f"s3a://{self.bucket}/{self._object_key(key)}"
+
+
+def open_store(root: str, s3_client: Any | None = None) -> Store:
+    if root.startswith("s3://"):
+        return S3Store(root, s3_client)
+    return LocalStore(root)
+
+
+def _md5(file: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with file.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

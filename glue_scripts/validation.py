@@ -1,0 +1,172 @@
+"""Casting and validating raw rows, and every rule that rejects one.
+
+Each rule is a plain DataFrame -> DataFrame function that appends reason codes to the array
+column `reject_reasons`, so a row collects every reason that applies instead of the first one.
+The raw text stays in the contract column names; the cast values live beside it in the struct
+column `typed`, so a rejected row is written with exactly what landed and an accepted one with
+its typed values.
+
+Order of the rules (the stages call them in this order):
+1. `validate_rows`: malformed rows, missing and invalid values, `date_mismatch`.
+2. `check_references` (children only): unknown parents and values that must match the parent.
+3. `mark_duplicates`: among rows still clean, one winner per key; the others are
+   `duplicate_primary_key`.
+4. `mark_stale`: a winner older than the stored row of the same key is a `stale_record`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from glue_scripts.contracts import (
+    RAW_RECORD,
+    REJECT_REASONS,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    Column,
+    DatasetContract,
+)
+
+TYPED = "typed"
+
+# What a value must look like before it is cast (a cast alone is too lenient: "1.9" -> 1).
+PATTERNS: dict[str, str] = {
+    "int": r"^[+-]?[0-9]+$",
+    "decimal": r"^[+-]?[0-9]{1,10}(\.[0-9]{1,2})?$",
+    "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$",
+    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+}
+
+
+def text_sql(name: str) -> str:
+    """SQL for a raw value with surrounding white space removed; empty text becomes null."""
+    return f"nullif(trim(`{name}`), '')"
+
+
+def text(name: str) -> SparkColumn:
+    return F.expr(text_sql(name))
+
+
+def cast_value(column: Column) -> SparkColumn:
+    """The typed value, or null when the text is empty, malformed, impossible or out of range.
+
+    `try_cast` (null instead of an error, whatever the ANSI setting) after a pattern check: a
+    cast alone is too lenient ("1.9" -> 1 as int) and a pattern alone misses impossible values
+    such as 2025-02-30 or an int overflow.
+    """
+    value_sql = text_sql(column.name)
+    if column.type == "string":
+        return F.expr(value_sql)
+    if column.type == "timestamp":
+        value_sql = f"replace({value_sql}, 'T', ' ')"
+    typed = F.expr(f"try_cast({value_sql} as {column.spark_type})")
+    accepted = text(column.name).rlike(PATTERNS[column.type])
+    if column.min_value is not None:
+        accepted = accepted & (typed >= F.lit(column.min_value))
+    if column.allowed_values is not None:
+        accepted = accepted & typed.isin(*column.allowed_values)
+    return F.when(accepted, typed)
+
+
+def add_reasons(df: DataFrame, *reasons: SparkColumn) -> DataFrame:
+    """Append each reason (a nullable string column: null = does not apply) to `reject_reasons`."""
+    current = F.col(REJECT_REASONS) if REJECT_REASONS in df.columns else F.array().cast("array<string>")
+    return df.withColumn(REJECT_REASONS, F.array_compact(F.concat(current, F.array(*reasons))))
+
+
+def is_clean() -> SparkColumn:
+    return F.size(REJECT_REASONS) == 0
+
+
+def typed(name: str) -> SparkColumn:
+    return F.col(f"{TYPED}.`{name}`")
+
+
+def validate_rows(raw: DataFrame, contract: DatasetContract) -> DataFrame:
+    """Cast every column into `typed` and reject malformed rows, missing and invalid values."""
+    df = raw.withColumn(TYPED, F.struct(*[cast_value(c).alias(c.name) for c in contract.columns]))
+    malformed = F.col(RAW_RECORD).isNotNull()
+    reasons: list[SparkColumn] = [F.when(malformed, F.lit("malformed_row"))]
+    for column in contract.columns:
+        empty = text(column.name).isNull()
+        if column.name == contract.primary_key:
+            missing_code = "missing_primary_key"
+        elif not column.nullable:
+            missing_code = f"missing_{column.name}"
+        else:
+            missing_code = None
+        if missing_code:
+            reasons.append(F.when(~malformed & empty, F.lit(missing_code)))
+        reasons.append(F.when(~malformed & ~empty & typed(column.name).isNull(), F.lit(f"invalid_{column.name}")))
+    for rule in contract.date_rules:
+        differs = typed(rule.column) != F.to_date(typed(rule.timestamp_column))
+        reasons.append(F.when(~malformed & differs, F.lit(rule.reason)))
+    return add_reasons(df, *reasons)
+
+
+def check_references(df: DataFrame, contract: DatasetContract, parents: dict[str, DataFrame]) -> DataFrame:
+    """Reject rows whose parent is unknown, or that disagree with their parent.
+
+    `parents` maps each parent data set to its processed rows (stored table, which already holds
+    this run's good parent rows because parents are merged first). Each parent is reduced to its
+    key and the columns a child must match before the join.
+    """
+    for fk in contract.foreign_keys:
+        matches = [m for m in contract.parent_matches if m.foreign_key == fk.column]
+        found = f"__found_{fk.column}"
+        parent = parents[fk.parent].select(
+            F.col(fk.parent_column).alias(f"__key_{fk.column}"),
+            *[F.col(m.parent_column).alias(f"__parent_{m.column}") for m in matches],
+            F.lit(True).alias(found),
+        )
+        df = df.join(parent, typed(fk.column) == F.col(f"__key_{fk.column}"), "left")
+        known = F.col(found).isNotNull()
+        reasons = [F.when(typed(fk.column).isNotNull() & ~known, F.lit(fk.reason))]
+        for match in matches:
+            differs = typed(match.column) != F.col(f"__parent_{match.column}")
+            reasons.append(F.when(known & differs, F.lit(match.reason)))
+        df = add_reasons(df, *reasons).drop(
+            f"__key_{fk.column}", found, *[f"__parent_{m.column}" for m in matches]
+        )
+    return df
+
+
+def winner_order(contract: DatasetContract) -> list[SparkColumn]:
+    """Newest first: the ordering column (if any), then the later file, then the later line."""
+    order = [F.col(SOURCE_FILE).desc(), F.col(SOURCE_LINE).desc()]
+    if contract.ordering_column:
+        order.insert(0, typed(contract.ordering_column).desc())
+    return order
+
+
+def mark_duplicates(df: DataFrame, contract: DatasetContract) -> DataFrame:
+    """Among clean rows, keep one per primary key; the others are `duplicate_primary_key`."""
+    window = Window.partitionBy(typed(contract.primary_key), is_clean()).orderBy(*winner_order(contract))
+    rank = F.when(is_clean(), F.row_number().over(window))
+    return add_reasons(df.withColumn("__rank", rank), F.when(F.col("__rank") > 1, F.lit("duplicate_primary_key"))).drop(
+        "__rank"
+    )
+
+
+def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame | None) -> DataFrame:
+    """Reject clean rows older than the stored row with the same key (`stale_record`).
+
+    Adds `stored_partition`: the partition value of the stored row for the same key (null when the
+    key is new), which the merge needs to prune its scan and still find rows that move partition.
+    """
+    partition = contract.partition_column
+    if stored is None:
+        df = df.withColumn("stored_partition", F.lit(None).cast("string"))
+        return df
+    key = contract.primary_key
+    columns = [F.col(key).alias("__stored_key")]
+    if contract.ordering_column:
+        columns.append(F.col(contract.ordering_column).alias("__stored_order"))
+    columns.append((F.col(partition).cast("string") if partition else F.lit(None).cast("string")).alias("stored_partition"))
+    df = df.join(stored.select(*columns), typed(key) == F.col("__stored_key"), "left")
+    if contract.ordering_column:
+        older = typed(contract.ordering_column) < F.col("__stored_order")
+        df = add_reasons(df, F.when(is_clean() & older, F.lit("stale_record"))).drop("__stored_order")
+    return df.drop("__stored_key")
