@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from pyspark.sql.types import DataType, DateType, DecimalType, IntegerType, StringType, TimestampType
+
 ColumnType = Literal["int", "string", "timestamp", "decimal", "date"]
 
 # Spark SQL type names for each contract type (decimal precision is fixed by the contract).
@@ -22,6 +24,13 @@ SPARK_TYPES: dict[ColumnType, str] = {
     "timestamp": "timestamp",
     "decimal": "decimal(12,2)",
     "date": "date",
+}
+DATA_TYPES: dict[ColumnType, DataType] = {
+    "int": IntegerType(),
+    "string": StringType(),
+    "timestamp": TimestampType(),
+    "decimal": DecimalType(12, 2),
+    "date": DateType(),
 }
 
 
@@ -39,6 +48,10 @@ class Column:
     @property
     def spark_type(self) -> str:
         return SPARK_TYPES[self.type]
+
+    @property
+    def data_type(self) -> DataType:
+        return DATA_TYPES[self.type]
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,7 @@ def table_path(store: Store, zone: str, contract: DatasetContract) -> str:
 
 def processed_schema(contract: DatasetContract) -> StructType:
     return StructType(
-        [StructField(c.name, _spark_type(c.spark_type), nullable=c.nullable or c.name != contract.primary_key)
-         for c in contract.columns]
+        [StructField(c.name, c.data_type, nullable=c.name != contract.primary_key) for c in contract.columns]
         + [
             StructField(SOURCE_FILE, StringType()),
             StructField(SOURCE_LINE, IntegerType()),
@@ -92,12 +91,6 @@ def rejected_schema(contract: DatasetContract) -> StructType:
             StructField(RESOLVED_RUN_ID, StringType()),
         ]
     )
-
-
-def _spark_type(name: str):  # noqa: ANN202  (a pyspark DataType)
-    from pyspark.sql.types import _parse_datatype_string
-
-    return _parse_datatype_string(name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+# Two commands: `make run` (set up, land the sample data, run the pipeline once) and
+# `make test` (set up, run the whole test suite). Both start with `make install`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ROOT ?= ./lakehouse_data
+
+.PHONY: install run test test-fast lint dev bench clean
+
+install: $(STAMP)
+	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17 is required for Spark (java not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(BIN)/lakehouse land data/lab_apr_2025/csv --root $(ROOT)
+	$(BIN)/lakehouse run --root $(ROOT)
+
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+dev: install
+	DAGSTER_HOME=$(CURDIR)/.dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+
+bench: install
+	$(BIN)/python benchmarks/bench_run.py
+
+clean:
+	rm -rf $(ROOT) .dagster

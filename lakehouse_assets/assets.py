@@ -1,0 +1,208 @@
+"""The lakehouse tables as Dagster assets, built from the data contracts.
+
+Per data set: `raw/<dataset>` (landing -> bronze), and one step that materializes both
+`processed/<dataset>` and `rejected/<dataset>`, since every batch row ends in exactly one of
+them. `processed/order_items` depends on the processed parents, so parents are merged first.
+`archived/landed_files` moves the accounted-for landing files away; it runs only when every
+blocking check upstream passed.
+"""
+
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+    multi_asset,
+)
+from dagster_pyspark import LazyPySparkResource
+
+from glue_scripts import stages
+from glue_scripts.contracts import CONTRACTS, DatasetContract
+from glue_scripts.delta_tables import read_table
+from glue_scripts.landing import raw_schema
+from glue_scripts.storage import PROCESSED, RAW, REJECTED
+from lakehouse_assets.resources import LakehouseResource
+
+PREVIEW_ROWS = 5
+
+
+def raw_key(dataset: str) -> AssetKey:
+    return AssetKey([RAW, dataset])
+
+
+def processed_key(dataset: str) -> AssetKey:
+    return AssetKey([PROCESSED, dataset])
+
+
+def rejected_key(dataset: str) -> AssetKey:
+    return AssetKey([REJECTED, dataset])
+
+
+ARCHIVE_KEY = AssetKey(["archived", "landed_files"])
+
+
+def table_schema(schema) -> TableSchema:  # noqa: ANN001  (a pyspark StructType)
+    return TableSchema(columns=[TableColumn(f.name, f.dataType.simpleString()) for f in schema.fields])
+
+
+def contract_schema(contract: DatasetContract) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(c.name, c.spark_type, description=c.description) for c in contract.columns]
+        + [TableColumn(f.name, f.dataType.simpleString()) for f in stages.processed_schema(contract).fields[len(contract.columns):]]
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_raw_asset(contract: DatasetContract):  # noqa: ANN201
+    @asset(
+        key=raw_key(contract.name),
+        group_name="raw",
+        kinds={"spark", "delta"},
+        description=(
+            f"Bronze: every row of the {contract.name} files landed in `landing/{contract.name}/`, as text, "
+            "with source file, line, ingestion time and run id. Unreadable files go to `quarantine/`."
+        ),
+        metadata={"dagster/column_schema": table_schema(raw_schema(contract))},
+    )
+    def raw_table(
+        context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+    ) -> MaterializeResult:
+        outcome = stages.ingest_landing(pyspark.spark_session, lakehouse.store(), contract, context.run_id, now())
+        for key, reason in outcome.quarantined.items():
+            context.log.warning(f"quarantined {key}: {reason}")
+        return MaterializeResult(
+            metadata={
+                "files_ingested": len(outcome.rows_by_file),
+                "rows_ingested": outcome.rows_ingested,
+                "files_quarantined": len(outcome.quarantined),
+                "quarantined": MetadataValue.json(outcome.quarantined),
+                "files_already_ingested": len(outcome.already_ingested),
+                "rows_by_file": MetadataValue.json(outcome.rows_by_file),
+                "table_version": outcome.table_version,
+            }
+        )
+
+    return raw_table
+
+
+def build_processing_asset(contract: DatasetContract):  # noqa: ANN201
+    name = contract.name
+    rules = ", ".join(contract.reason_codes)
+
+    @multi_asset(
+        name=f"process_{name}",
+        specs=[
+            AssetSpec(
+                processed_key(name),
+                deps=[raw_key(name), *[processed_key(parent) for parent in contract.parents]],
+                group_name="processed",
+                kinds={"spark", "delta"},
+                description=(
+                    f"{contract.description} Typed, validated, deduplicated; upserted by `{contract.primary_key}`"
+                    + (f", partitioned by `{contract.partition_column}`." if contract.partition_column else ".")
+                ),
+                metadata={"dagster/column_schema": contract_schema(contract)},
+            ),
+            AssetSpec(
+                rejected_key(name),
+                deps=[raw_key(name)],
+                group_name="rejected",
+                kinds={"spark", "delta"},
+                description=(
+                    f"Rejected {name} rows: raw values, every reason that applies ({rules}), lineage; "
+                    "late-parent rows are re-checked on every run and marked resolved when accepted."
+                ),
+                metadata={"dagster/column_schema": table_schema(stages.rejected_schema(contract))},
+            ),
+        ],
+    )
+    def process(
+        context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+    ) -> Iterator[MaterializeResult]:
+        spark, store = pyspark.spark_session, lakehouse.store()
+        outcome = stages.process_batch(spark, store, contract, context.run_id, now())
+        context.log.info(
+            f"{name}: {outcome.rows_read} rows read from {len(outcome.files)} files, {outcome.rows_accepted} accepted, "
+            f"{outcome.rows_rejected} rejected {outcome.rejected_by_reason or ''}"
+        )
+        batch = {
+            "files_processed": len(outcome.files),
+            "rows_read": outcome.rows_read,
+            "rows_accepted": outcome.rows_accepted,
+            "rows_rejected": outcome.rows_rejected,
+            "rejection_rate": outcome.rows_rejected / outcome.rows_read if outcome.rows_read else 0.0,
+            "late_rows_resolved": outcome.late_rows_resolved,
+            "late_rows_waiting": outcome.late_rows_waiting,
+        }
+        by_reason = {f"rejected_{reason}": count for reason, count in outcome.rejected_by_reason.items()}
+        preview = read_table(spark, stages.table_path(store, PROCESSED, contract)).limit(PREVIEW_ROWS).collect()
+        yield MaterializeResult(
+            asset_key=processed_key(name),
+            metadata={
+                **batch,
+                **by_reason,
+                "dagster/row_count": outcome.processed_rows,
+                "table_version": outcome.processed_version,
+                **({"partitions": outcome.partitions} if outcome.partitions is not None else {}),
+                "partitions_touched": MetadataValue.json(outcome.partitions_touched),
+                "files": MetadataValue.json(outcome.files),
+                "preview": MetadataValue.md(markdown_table(preview)),
+            },
+        )
+        yield MaterializeResult(
+            asset_key=rejected_key(name),
+            metadata={
+                "rows_rejected": outcome.rows_rejected,
+                **by_reason,
+                "late_rows_resolved": outcome.late_rows_resolved,
+                "late_rows_waiting": outcome.late_rows_waiting,
+                "table_version": outcome.rejected_version,
+            },
+        )
+
+    return process
+
+
+@asset(
+    key=ARCHIVE_KEY,
+    group_name="archive",
+    deps=[processed_key(name) for name in CONTRACTS],
+    description=(
+        "Landing files whose every row reached processed/ or rejected/, moved to "
+        "`archived/<dataset>/<yyyy>/<mm>/<dd>/`. Runs only after all blocking checks passed."
+    ),
+)
+def archived_landed_files(
+    context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+) -> MaterializeResult:
+    spark, store, moment = pyspark.spark_session, lakehouse.store(), now()
+    archived: dict[str, str] = {}
+    for contract in CONTRACTS.values():
+        archived.update(stages.archive_landed(spark, store, contract, context.run_id, moment).archived)
+    context.log.info(f"archived {len(archived)} files")
+    return MaterializeResult(metadata={"files_archived": len(archived), "archived": MetadataValue.json(archived)})
+
+
+def markdown_table(rows: list) -> str:  # noqa: ANN001  (pyspark Rows)
+    if not rows:
+        return "_empty table_"
+    columns = list(rows[0].asDict())
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+raw_assets = [build_raw_asset(contract) for contract in CONTRACTS.values()]
+processing_assets = [build_processing_asset(contract) for contract in CONTRACTS.values()]
+all_assets = [*raw_assets, *processing_assets, archived_landed_files]

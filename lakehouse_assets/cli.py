@@ -1,0 +1,164 @@
+"""`lakehouse`: run the pipeline once, land files, query the tables.
+
+`lakehouse run` materializes the whole asset graph (with its checks) against the persistent
+Dagster instance in `DAGSTER_HOME` (default `.dagster/` in the current folder), so the run, its
+metadata and check results are in `dagster dev` afterwards. It exits 0 when the run succeeded:
+rejected rows are data, not a failure; a failed step or blocking check is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from glue_scripts.contracts import CONTRACTS, DATASETS
+from glue_scripts.storage import LANDING, open_store
+
+DEFAULT_DAGSTER_HOME = ".dagster"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="process every landed file once and print the summary")
+    run_parser.add_argument("--root", help="lakehouse root: a folder or s3://bucket/prefix (env LAKEHOUSE_ROOT)")
+    land_parser = commands.add_parser(
+        "land", help="copy a folder of data files (<dataset>.csv or <dataset>/*.csv) into landing/"
+    )
+    land_parser.add_argument("source", type=Path)
+    land_parser.add_argument("--root")
+    query_parser = commands.add_parser("query", help="SQL over the processed tables (products, orders, order_items)")
+    query_parser.add_argument("sql")
+    query_parser.add_argument("--root")
+    query_parser.add_argument("--limit", type=int, default=100, help="rows to print (default 100)")
+    args = parser.parse_args(argv)
+    if args.root:
+        os.environ["LAKEHOUSE_ROOT"] = args.root
+    try:
+        if args.command == "run":
+            return run()
+        if args.command == "land":
+            return land(args.source)
+        return query(args.sql, args.limit)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"lakehouse: {error}", file=sys.stderr)
+        return 2
+
+
+def root() -> str:
+    from lakehouse_assets.resources import default_root
+
+    return default_root()
+
+
+def land(source: Path) -> int:
+    """Copy data files into the landing zone (through the store, so an S3 root works too)."""
+    if not source.is_dir():
+        raise FileNotFoundError(f"no such folder: {source}")
+    store = open_store(root())
+    landed = 0
+    for dataset in DATASETS:
+        files = sorted(source.glob(f"{dataset}.csv*")) + sorted((source / dataset).glob("*.csv*"))
+        for file in files:
+            store.write_bytes(f"{LANDING}/{dataset}/{file.name}", file.read_bytes())
+            landed += 1
+    print(f"landed {landed} files from {source} into {store.root}/{LANDING}/")
+    return 0
+
+
+def run() -> int:
+    from dagster import DagsterInstance
+
+    from lakehouse_assets.definitions import build_definitions
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance:
+        job = build_definitions(root=root()).resolve_job_def("lakehouse_job")
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        print(render_summary(result, root()))
+        return 0 if result.success else 1
+
+
+def _metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def render_summary(result: Any, lakehouse_root: str) -> str:
+    """A plain-text report of one run: per data set files, rows and rejections; checks; archive."""
+    materialized: dict[str, dict[str, Any]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        materialized[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
+    evaluations = result.get_asset_check_evaluations()
+    failed_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed
+    ]
+    status = "succeeded" if result.success else "FAILED"
+    lines = [f"lakehouse run {result.run_id} {status} (root {lakehouse_root})", ""]
+    header = f"{'dataset':<12} {'files':>6} {'rows read':>10} {'accepted':>10} {'rejected':>10} {'quarantined':>12}"
+    lines += [header, "-" * len(header)]
+    reasons: list[str] = []
+    for dataset in DATASETS:
+        raw = materialized.get(f"raw/{dataset}", {})
+        processed = materialized.get(f"processed/{dataset}", {})
+        lines.append(
+            f"{dataset:<12} {processed.get('files_processed', 0):>6} {processed.get('rows_read', 0):>10,} "
+            f"{processed.get('rows_accepted', 0):>10,} {processed.get('rows_rejected', 0):>10,} "
+            f"{raw.get('files_quarantined', 0):>12}"
+        )
+        by_reason = {k.removeprefix("rejected_"): v for k, v in processed.items() if k.startswith("rejected_")}
+        if by_reason:
+            reasons.append(f"  {dataset}: " + ", ".join(f"{r} {n:,}" for r, n in sorted(by_reason.items())))
+        if processed.get("late_rows_resolved"):
+            reasons.append(f"  {dataset}: {processed['late_rows_resolved']:,} late rows accepted after their parent arrived")
+        for key, reason in (raw.get("quarantined") or {}).items():
+            reasons.append(f"  quarantined {key}: {reason}")
+    if reasons:
+        lines += ["", "rejected rows by reason (rows may have several):", *reasons]
+    lines += ["", f"checks: {len(evaluations) - len(failed_checks)} passed, {len(failed_checks)} failed"]
+    lines += [f"  FAILED {name}" for name in failed_checks]
+    archive = materialized.get("archived/landed_files")
+    lines.append(f"archived: {archive.get('files_archived', 0)} files" if archive else "archived: nothing (not reached)")
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.event_specific_data.error
+            message = error.message.strip() if error else "unknown error"
+            lines.append(f"step {event.step_key} failed: {message}")
+    return "\n".join(lines)
+
+
+def query(sql: str, limit: int) -> int:
+    """Run SQL over read-only views of the processed Delta tables."""
+    from pyspark.sql import SparkSession
+
+    from glue_scripts.delta_tables import read_table, table_exists
+    from glue_scripts.storage import PROCESSED, table_key
+    from lakehouse_assets.spark_config import local_spark_conf
+
+    store = open_store(root())
+    builder = SparkSession.builder
+    for key, value in local_spark_conf().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    for dataset in CONTRACTS:
+        path = store.spark_path(table_key(PROCESSED, dataset))
+        if not table_exists(spark, path):
+            raise FileNotFoundError(f"no processed/{dataset} table under {store.root}: run `lakehouse run` first")
+        read_table(spark, path).createOrReplaceTempView(dataset)
+    frame = spark.sql(sql)
+    rows = frame.limit(limit).collect()
+    print(" | ".join(frame.columns))
+    for row in rows:
+        print(" | ".join("" if value is None else str(value) for value in row))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{', limited' if len(rows) == limit else ''})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The Dagster code location: every asset, check and job, with the environment's resources.
+
+Runs use the in-process executor: all steps of a run share one Spark session, instead of
+starting a JVM per step.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from lakehouse_assets.assets import all_assets
+from lakehouse_assets.checks import all_checks
+from lakehouse_assets.resources import resources_for_environment
+
+lakehouse_job = define_asset_job(
+    "lakehouse_job",
+    selection=AssetSelection.all(),
+    description="Landing -> raw -> processed/rejected (parents first) -> checks -> archive.",
+)
+
+
+def build_definitions(root: str | None = None, environment: str | None = None) -> Definitions:
+    return Definitions(
+        assets=all_assets,
+        asset_checks=all_checks,
+        jobs=[lakehouse_job],
+        resources=resources_for_environment(environment, root),
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

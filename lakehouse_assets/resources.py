@@ -1,0 +1,59 @@
+"""Resources, keyed by environment: where the lakehouse root is, and which Spark runs the code.
+
+`local` (the default) keeps everything on this machine: a folder root (`./lakehouse_data`, or
+`LAKEHOUSE_ROOT`) and an in-process Spark session with Delta from the cached jars. Other
+environments plug in here without touching an asset.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import ConfigurableResource
+from dagster_pyspark import LazyPySparkResource
+
+from glue_scripts.storage import Store, open_store
+from lakehouse_assets.spark_config import local_spark_conf
+
+DEFAULT_ROOT = "./lakehouse_data"
+DEFAULT_REJECTION_WARN_SHARE = 0.05
+
+
+class LakehouseResource(ConfigurableResource):
+    """The lakehouse root (a local folder or `s3://bucket/prefix`) and its operating thresholds."""
+
+    root: str = DEFAULT_ROOT
+    # The rejection-rate check warns when a batch rejects more than this share of its rows.
+    rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE
+
+    def store(self) -> Store:
+        return open_store(self.root)
+
+
+def default_root() -> str:
+    return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
+
+
+def local_resources(root: str | None = None) -> dict[str, Any]:
+    return {
+        "lakehouse": LakehouseResource(
+            root=root or default_root(),
+            rejection_warn_share=float(
+                os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)
+            ),
+        ),
+        "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+    }
+
+
+RESOURCES_BY_ENVIRONMENT = {"local": local_resources}
+
+
+def resources_for_environment(environment: str | None = None, root: str | None = None) -> dict[str, Any]:
+    environment = environment or os.environ.get("LAKEHOUSE_ENV", "local")
+    if environment not in RESOURCES_BY_ENVIRONMENT:
+        raise ValueError(
+            f"unknown LAKEHOUSE_ENV {environment!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}"
+        )
+    return RESOURCES_BY_ENVIRONMENT[environment](root)

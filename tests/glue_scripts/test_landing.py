@@ -1,0 +1,97 @@
+import gzip
+from datetime import UTC, datetime
+
+from pyspark.sql import SparkSession
+
+from glue_scripts.contracts import ORDERS, PRODUCTS
+from glue_scripts.landing import (
+    LandedFile,
+    RefusedFile,
+    decode_header,
+    inspect_files,
+    is_complete_data_file,
+    landing_files,
+    read_landed_files,
+)
+from glue_scripts.storage import LocalStore, StoredObject
+from tests.conftest import write_landing
+
+NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
+
+
+def obj(name: str) -> StoredObject:
+    return StoredObject(f"landing/orders/{name}", 1, "d", NOW)
+
+
+def test_decode_header_strips_bom_and_spaces() -> None:
+    assert decode_header(b"\xef\xbb\xbfproduct_id, department_id\r\n1,2\r\n", False) == ["product_id", "department_id"]
+
+
+def test_decode_header_reasons() -> None:
+    assert decode_header(b"  \n", False) == "empty file: no header line"
+    assert decode_header(b"id,\xff\xfe\n", False) == "header is not UTF-8 text (invalid start byte at byte 3)"
+    assert decode_header(gzip.compress(b"a,b\n1,2\n"), True) == ["a", "b"]
+    assert decode_header(b"plain text", True).startswith("not a readable gzip file")
+
+
+def test_partial_uploads_and_other_files_are_not_taken() -> None:
+    names = ["a.csv", "a.csv.gz", "a.csv.tmp", ".a.csv", "_a.csv", "a.csv._COPYING_", "a.json", "A.CSV"]
+    assert [n for n in names if is_complete_data_file(obj(n))] == ["a.csv", "a.csv.gz", "A.CSV"]
+
+
+def test_inspect_files_refuses_with_reasons(store: LocalStore) -> None:
+    write_landing(store, "products", "empty.csv", "")
+    write_landing(store, "products", "missing.csv", "product_id;department_id;department;product_name\n1;2;a;b\n")
+    write_landing(store, "products", "twice.csv", "product_id,product_id,department_id,department,product_name\n")
+    write_landing(store, "products", "good.csv", "product_name,department,department_id,product_id\n")
+    checked = {f.object.name: f for f in inspect_files(store, PRODUCTS, landing_files(store, "products"))}
+    assert checked["empty.csv"] == RefusedFile(checked["empty.csv"].object, "empty file: 0 bytes")
+    assert checked["missing.csv"].reason == (
+        "missing required columns for products: product_id, department_id, department, product_name "
+        "(header was: product_id;department_id;department;product_name)"
+    )
+    assert checked["twice.csv"].reason == "header repeats columns: product_id"
+    assert checked["good.csv"] == LandedFile(
+        checked["good.csv"].object, ("product_name", "department", "department_id", "product_id")
+    )
+
+
+def test_rows_are_read_as_text_by_header_name_with_lineage(spark: SparkSession, store: LocalStore) -> None:
+    write_landing(
+        store,
+        "orders",
+        "a.csv",
+        "order_id,note,order_num,user_id,order_timestamp,total_amount,date\n"
+        '10,"x, y",1,7,2025-04-01T10:00:00,1.50,2025-04-01\n'
+        "11,z,2\n"
+        '12,"multi\nline",3,7,2025-04-01 10:00,007,2025-04-01\n',
+    )
+    write_landing(store, "orders", "b.csv", "order_num,order_id,user_id,order_timestamp,total_amount,date\n4,13,,,,\n")
+    files = [f for f in inspect_files(store, ORDERS, landing_files(store, "orders")) if isinstance(f, LandedFile)]
+    rows = read_landed_files(spark, store, ORDERS, files, "run-1", NOW).orderBy("source_file", "source_line").collect()
+    assert [r.asDict() for r in rows] == [
+        {
+            "order_num": "1", "order_id": "10", "user_id": "7", "order_timestamp": "2025-04-01T10:00:00",
+            "total_amount": "1.50", "date": "2025-04-01", "raw_record": None, "extra_fields": {"note": "x, y"},
+            "source_file": "landing/orders/a.csv", "source_file_digest": files[0].object.digest,
+            "source_line": 2, "run_id": "run-1", "ingested_at": NOW.replace(tzinfo=None),
+        },
+        {
+            "order_num": "2", "order_id": "11", "user_id": None, "order_timestamp": None,
+            "total_amount": None, "date": None, "raw_record": "11,z,2", "extra_fields": {"note": "z"},
+            "source_file": "landing/orders/a.csv", "source_file_digest": files[0].object.digest,
+            "source_line": 3, "run_id": "run-1", "ingested_at": NOW.replace(tzinfo=None),
+        },
+        {
+            "order_num": "3", "order_id": "12", "user_id": "7", "order_timestamp": "2025-04-01 10:00",
+            "total_amount": "007", "date": "2025-04-01", "raw_record": None, "extra_fields": {"note": "multi\nline"},
+            "source_file": "landing/orders/a.csv", "source_file_digest": files[0].object.digest,
+            "source_line": 4, "run_id": "run-1", "ingested_at": NOW.replace(tzinfo=None),
+        },
+        {
+            "order_num": "4", "order_id": "13", "user_id": None, "order_timestamp": None,
+            "total_amount": None, "date": None, "raw_record": None, "extra_fields": None,
+            "source_file": "landing/orders/b.csv", "source_file_digest": files[1].object.digest,
+            "source_line": 2, "run_id": "run-1", "ingested_at": NOW.replace(tzinfo=None),
+        },
+    ]
