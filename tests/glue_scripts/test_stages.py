@@ -1,0 +1,126 @@
+from datetime import UTC, date, datetime
+
+from pyspark.sql import SparkSession
+
+from glue_scripts import ledger
+from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS
+from glue_scripts.delta_tables import read_table
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
+from glue_scripts.storage import LocalStore
+from tests.conftest import write_landing
+
+NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
+ORDERS_HEADER = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+ITEMS_HEADER = "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
+
+
+def run_all(spark: SparkSession, store: LocalStore, run_id: str) -> dict:
+    outcomes = {}
+    for contract in CONTRACTS.values():
+        ingest_landing(spark, store, contract, run_id, NOW)
+    for contract in CONTRACTS.values():
+        outcomes[contract.name] = process_batch(spark, store, contract, run_id, NOW)
+    for contract in CONTRACTS.values():
+        archive_landed(spark, store, contract, run_id, NOW)
+    return outcomes
+
+
+def table(spark: SparkSession, store: LocalStore, zone: str, contract, columns: list[str]) -> list[tuple]:
+    rows = read_table(spark, table_path(store, zone, contract)).select(*columns).orderBy(*columns).collect()
+    return [tuple(row) for row in rows]
+
+
+def test_upsert_moves_partition_and_keeps_key_unique(spark: SparkSession, store: LocalStore) -> None:
+    write_landing(store, "orders", "1.csv", ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n"
+                  "1,11,7,2025-04-01T11:00:00,6.00,2025-04-01\n")
+    run_all(spark, store, "r1")
+    write_landing(store, "orders", "2.csv", ORDERS_HEADER + "1,10,7,2025-04-02T10:00:00,9.00,2025-04-02\n"
+                  "1,11,7,2025-04-01T10:59:00,1.00,2025-04-01\n"
+                  "1,12,8,2025-04-01T12:00:00,2.00,2025-04-01\n")
+    outcome = run_all(spark, store, "r2")["orders"]
+    assert table(spark, store, "processed", ORDERS, ["order_id", "total_amount", "date", "source_file"]) == [
+        (10, 9, date(2025, 4, 2), "landing/orders/2.csv"),
+        (11, 6, date(2025, 4, 1), "landing/orders/1.csv"),
+        (12, 2, date(2025, 4, 1), "landing/orders/2.csv"),
+    ]
+    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 2, 1)
+    assert outcome.rejected_by_reason == {"stale_record": 1}
+    assert outcome.partitions_touched == ["2025-04-01", "2025-04-02"]
+    assert outcome.partitions == 2
+    assert table(spark, store, "rejected", ORDERS, ["order_id", "reject_reasons", "source_line"]) == [
+        ("11", ["stale_record"], 3)
+    ]
+
+
+def test_late_parents_wait_then_merge_and_resolve(spark: SparkSession, store: LocalStore) -> None:
+    write_landing(store, "products", "p.csv", PRODUCTS_HEADER + "5,1,Books,A\n")
+    write_landing(store, "orders", "1.csv", ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n")
+    write_landing(store, "order_items", "1.csv", ITEMS_HEADER
+                  + "1,10,7,,5,1,0,2025-04-01T10:00:00,2025-04-01\n"
+                  + "2,20,7,,5,1,0,2025-04-02T10:00:00,2025-04-02\n"
+                  + "3,20,7,,6,2,0,2025-04-02T10:00:00,2025-04-02\n"
+                  + "4,10,8,,5,1,0,2025-04-01T10:00:00,2025-04-01\n")
+    first = run_all(spark, store, "r1")["order_items"]
+    assert first.rejected_by_reason == {"unknown_order_id": 2, "unknown_product_id": 1, "user_id_mismatch": 1}
+    assert table(spark, store, "processed", ORDER_ITEMS, ["id"]) == [(1,)]
+
+    write_landing(store, "orders", "2.csv", ORDERS_HEADER + "1,20,7,2025-04-02T10:00:00,5.00,2025-04-02\n")
+    second = run_all(spark, store, "r2")["order_items"]
+    assert (second.rows_read, second.late_rows_resolved, second.late_rows_waiting) == (0, 1, 1)
+    assert table(spark, store, "processed", ORDER_ITEMS, ["id", "run_id"]) == [(1, "r1"), (2, "r2")]
+    assert table(spark, store, "rejected", ORDER_ITEMS, ["id", "reject_reasons", "resolved_run_id"]) == [
+        ("2", ["unknown_order_id"], "r2"),
+        ("3", ["unknown_product_id"], None),
+        ("4", ["user_id_mismatch"], None),
+    ]
+
+    write_landing(store, "products", "p2.csv", PRODUCTS_HEADER + "6,1,Books,B\n")
+    third = run_all(spark, store, "r3")["order_items"]
+    assert (third.late_rows_resolved, third.late_rows_waiting) == (1, 0)
+    assert table(spark, store, "processed", ORDER_ITEMS, ["id"]) == [(1,), (2,), (3,)]
+
+
+def test_nothing_lost_and_a_second_delivery_changes_nothing(spark: SparkSession, store: LocalStore) -> None:
+    text = ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n1,x,7,,,\n1,10,7\n"
+    write_landing(store, "orders", "a.csv", text)
+    write_landing(store, "orders", "header_only.csv", ORDERS_HEADER)
+    write_landing(store, "orders", "bad.csv", "something else\n1\n")
+    outcome = run_all(spark, store, "r1")["orders"]
+    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 1, 2)
+    assert outcome.rejected_by_reason == {
+        "invalid_order_id": 1, "malformed_row": 1, "missing_date": 1,
+        "missing_order_timestamp": 1, "missing_total_amount": 1,
+    }
+    assert sorted(o.key for o in store.list("archived")) == [
+        "archived/orders/2025/04/20/a.csv", "archived/orders/2025/04/20/header_only.csv",
+    ]
+    assert sorted(o.key for o in store.list("quarantine")) == [
+        "quarantine/orders/bad.csv", "quarantine/orders/bad.csv.reason.txt",
+    ]
+    assert store.read_bytes("quarantine/orders/bad.csv.reason.txt").decode() == (
+        "landing/orders/bad.csv: missing required columns for orders: order_num, order_id, user_id, "
+        "order_timestamp, total_amount, date (header was: something else)\n"
+    )
+    entries = {(e.source_file, e.rows_read, e.rows_accepted, e.rows_rejected)
+               for e in ledger.latest_processed_entries(spark, store, "orders")}
+    assert entries == {("landing/orders/a.csv", 3, 1, 2), ("landing/orders/header_only.csv", 0, 0, 0)}
+
+    versions = {z: read_table(spark, table_path(store, z, ORDERS)).count() for z in ("raw", "processed", "rejected")}
+    write_landing(store, "orders", "a.csv", text)  # the same delivery again
+    again = run_all(spark, store, "r2")["orders"]
+    assert (again.files, again.rows_read) == ([], 0)
+    assert {z: read_table(spark, table_path(store, z, ORDERS)).count() for z in versions} == versions
+    assert store.list("landing/orders") == []
+
+
+def test_a_rerun_after_a_crash_before_the_ledger_does_not_duplicate_raw(spark: SparkSession, store: LocalStore) -> None:
+    write_landing(store, "orders", "a.csv", ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n")
+    ingest_landing(spark, store, ORDERS, "r1", NOW)
+    # Simulate a crash after the raw append, before its ledger entry: drop the ledger.
+    import shutil
+
+    shutil.rmtree(store.path / "audit")
+    outcome = ingest_landing(spark, store, ORDERS, "r2", NOW)
+    assert outcome.rows_by_file == {"landing/orders/a.csv": 1}
+    assert read_table(spark, table_path(store, "raw", ORDERS)).count() == 1

@@ -1,0 +1,126 @@
+"""End to end: `lakehouse land` + `lakehouse run` on the lab data, clean and dirtied."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from glue_scripts.delta_tables import read_table
+from lakehouse_assets import cli
+from tests.conftest import LAB_DATA
+
+pytestmark = pytest.mark.slow
+
+
+def counts(spark: SparkSession, root: Path, zone: str) -> dict[str, int]:
+    return {
+        name: read_table(spark, str(root / zone / name)).count() for name in ("products", "orders", "order_items")
+    }
+
+
+def rejected_reasons(spark: SparkSession, root: Path, dataset: str) -> dict[str, int]:
+    rows = (
+        read_table(spark, str(root / "rejected" / dataset))
+        .select(F.explode("reject_reasons").alias("reason"))
+        .groupBy("reason")
+        .count()
+        .collect()
+    )
+    return {row.reason: row["count"] for row in rows}
+
+
+def test_lab_data_run_then_same_delivery_again(
+    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "lakehouse"
+    assert cli.main(["land", str(LAB_DATA), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "products          1      1,000      1,000          0            0" in out
+    assert "orders           15      7,500      7,500          0            0" in out
+    assert "order_items      15     40,803     40,803          0            0" in out
+    assert "checks: 11 passed, 0 failed" in out
+    assert "archived: 31 files" in out
+    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
+    assert counts(spark, root, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
+    assert len(list((root / "archived").rglob("*.csv"))) == 31
+    assert not list((root / "landing").rglob("*.csv"))
+
+    versions = {name: read_table(spark, str(root / "processed" / name)).count() for name in ("orders",)}
+    assert cli.main(["land", str(LAB_DATA), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "order_items       0          0          0          0            0" in out
+    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
+    assert counts(spark, root, "raw") == {"products": 1000, "orders": 7500, "order_items": 40803}
+    assert versions == {"orders": 7500}
+
+    # 1,945,810.41: the sum of total_amount over the 15 order files, computed with Python csv + Decimal.
+    assert cli.main(["query", "select count(*) as n, sum(total_amount) as revenue from orders", "--root", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == ["n | revenue", "7500 | 1945810.41"]
+
+
+def append(file: Path, *lines: str) -> None:
+    with file.open("a") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+def test_dirty_copy_every_reason_code(
+    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "dirty"
+    shutil.copytree(LAB_DATA, source)
+    append(
+        source / "products.csv",
+        ",1,Books,NoKey", "abc,1,Books,BadKey", "1001,x,,BadDepartment", "1002,1,Books", "1,4,Books,Product_1_Store",
+    )
+    append(
+        source / "orders" / "2025-04-01.csv",
+        "1,20000,1,2025-04-01T10:00:00,-1.00,2025-04-01",
+        "1,20001,1,2025-04-01 25:00:00,1.00,2025-04-01",
+        "1,20002,1,2025-04-01T10:00:00,1.00,2025-04-03",
+        "x,20003,,2025-04-01T10:00:00,1.00,2025-04-01",
+        "1,20004,1,2025-04-01T10:00:00,1.00,2025-13-01",
+    )
+    append(
+        source / "order_items" / "2025-04-01.csv",
+        "50001,99999,1990,,988,1,0,2025-04-01T11:27:00,2025-04-01",
+        "50002,10000,1990,,5000,1,0,2025-04-01T11:27:00,2025-04-01",
+        "50003,10000,1,,988,1,0,2025-04-01T11:27:00,2025-04-01",
+        "50004,10000,1990,-3,988,0,5,2025-04-01T11:27:00,2025-04-01",
+        "1,10000,1990,10,988,1,0,2025-04-01T11:27:00,2025-04-01",
+        ",10000,1990,10,988,1,0,2025-04-01T11:27:00,2025-04-01",
+    )
+    root = tmp_path / "lakehouse"
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "products          1      1,005      1,000          5            0" in out
+    assert "orders           15      7,505      7,500          5            0" in out
+    assert "order_items      15     40,809     40,803          6            0" in out
+    assert "checks: 11 passed, 0 failed" in out
+
+    late = tmp_path / "late"
+    (late / "orders").mkdir(parents=True)
+    (late / "orders" / "late.csv").write_text(
+        "order_num,order_id,user_id,order_timestamp,total_amount,date\n90,10000,1990,2025-04-01T11:26:00,1.00,2025-04-01\n"
+    )
+    assert cli.main(["land", str(late), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
+    assert rejected_reasons(spark, root, "products") == {
+        "missing_primary_key": 1, "invalid_product_id": 1, "invalid_department_id": 1, "missing_department": 1,
+        "malformed_row": 1, "duplicate_primary_key": 1,
+    }
+    assert rejected_reasons(spark, root, "orders") == {
+        "invalid_total_amount": 1, "invalid_order_timestamp": 1, "date_mismatch": 1, "invalid_order_num": 1,
+        "missing_user_id": 1, "invalid_date": 1, "stale_record": 1,
+    }
+    assert rejected_reasons(spark, root, "order_items") == {
+        "unknown_order_id": 1, "unknown_product_id": 1, "user_id_mismatch": 1, "invalid_days_since_prior_order": 1,
+        "invalid_add_to_cart_order": 1, "invalid_reordered": 1, "duplicate_primary_key": 1, "missing_primary_key": 1,
+    }
+    stored = read_table(spark, str(root / "processed" / "orders")).where("order_id = 10000").first()
+    assert (str(stored.total_amount), stored.order_timestamp.isoformat()) == ("229.53", "2025-04-01T11:27:00")

@@ -1,0 +1,39 @@
+from lakehouse_assets.definitions import defs
+
+
+def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
+    graph = defs.resolve_asset_graph()
+    keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
+    assert keys == [
+        "archived/landed_files",
+        "processed/order_items", "processed/orders", "processed/products",
+        "raw/order_items", "raw/orders", "raw/products",
+        "rejected/order_items", "rejected/orders", "rejected/products",
+    ]
+    parents = {k.to_user_string() for k in graph.get(next(
+        k for k in graph.get_all_asset_keys() if k.to_user_string() == "processed/order_items"
+    )).parent_keys}
+    assert parents == {"raw/order_items", "processed/orders", "processed/products"}
+
+
+def test_checks_and_which_ones_block() -> None:
+    job = defs.resolve_job_def("lakehouse_job")
+    checks = {
+        (key.asset_key.to_user_string(), key.name): spec.blocking
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        for key, spec in ((s.key, s) for s in assets_def.check_specs)
+    }
+    assert checks == {
+        ("processed/products", "primary_key"): True,
+        ("processed/products", "rows_reconciled"): True,
+        ("processed/products", "rejection_rate"): False,
+        ("processed/orders", "primary_key"): True,
+        ("processed/orders", "rows_reconciled"): True,
+        ("processed/orders", "rejection_rate"): False,
+        ("processed/order_items", "primary_key"): True,
+        ("processed/order_items", "order_id_in_orders"): True,
+        ("processed/order_items", "product_id_in_products"): True,
+        ("processed/order_items", "rows_reconciled"): True,
+        ("processed/order_items", "rejection_rate"): False,
+    }
+    assert job.name == "lakehouse_job"
