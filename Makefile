@@ -24,6 +24,7 @@ run: install
 	$(BIN)/lakehouse run --root $(ROOT)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 test-fast: install

@@ -22,9 +22,7 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     return DeltaTable.isDeltaTable(spark, path)
 
 
-def ensure_table(
-    spark: SparkSession, path: str, schema: StructType, partition_column: str | None = None
-) -> DeltaTable:
+def ensure_table(spark: SparkSession, path: str, schema: StructType, partition_column: str | None = None) -> DeltaTable:
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_column:
         builder = builder.partitionedBy(partition_column)

@@ -37,7 +37,7 @@ from glue_scripts.contracts import (
     SOURCE_LINE,
     DatasetContract,
 )
-from glue_scripts.storage import LANDING, StoredObject, Store
+from glue_scripts.storage import LANDING, Store, StoredObject
 
 HEADER_PROBE_BYTES = 64 * 1024
 CORRUPT_RECORD = "_corrupt_record"
@@ -124,7 +124,9 @@ def preflight(contract: DatasetContract, obj: StoredObject, header: list[str] | 
     return LandedFile(obj, tuple(header))
 
 
-def inspect_files(store: Store, contract: DatasetContract, objects: list[StoredObject]) -> list[LandedFile | RefusedFile]:
+def inspect_files(
+    store: Store, contract: DatasetContract, objects: list[StoredObject]
+) -> list[LandedFile | RefusedFile]:
     checked: list[LandedFile | RefusedFile] = []
     for obj in objects:
         if obj.size == 0:
@@ -141,8 +143,9 @@ def read_landed_file(
     """One file's rows as text, in the raw table's schema.
 
     The file is read with positional column names (its header line is skipped here, having been
-    checked by `preflight`), and the columns are then picked by the names in its own header. `multiLine` keeps a file in one partition (and allows quoted newlines),
-    which makes the row index within the partition the record's position in the file.
+    checked by `preflight`), and the columns are then picked by the names in its own header.
+    `multiLine` keeps a file in one partition (and allows quoted newlines), which makes the row
+    index within the partition the record's position in the file.
     """
     positional = [f"_c{i}" for i in range(len(landed.header))]
     schema = StructType(
@@ -169,15 +172,19 @@ def read_landed_file(
     )
     # Row index within the file's single partition: 0 is the header line, already checked.
     row_index = F.monotonically_increasing_id().bitwiseAND(F.lit((1 << 33) - 1))
-    return frame.withColumn(SOURCE_LINE, (row_index + 1).cast("int")).where(F.col(SOURCE_LINE) > 1).select(
-        *[F.col(by_name[name]).alias(name) for name in contract.column_names],
-        F.col(CORRUPT_RECORD).alias(RAW_RECORD),
-        extra_fields.alias(EXTRA_FIELDS),
-        F.lit(landed.object.key).alias(SOURCE_FILE),
-        F.lit(landed.object.digest).alias(SOURCE_FILE_DIGEST),
-        F.col(SOURCE_LINE),
-        F.lit(run_id).alias(RUN_ID),
-        F.lit(now).cast("timestamp").alias(INGESTED_AT),
+    return (
+        frame.withColumn(SOURCE_LINE, (row_index + 1).cast("int"))
+        .where(F.col(SOURCE_LINE) > 1)
+        .select(
+            *[F.col(by_name[name]).alias(name) for name in contract.column_names],
+            F.col(CORRUPT_RECORD).alias(RAW_RECORD),
+            extra_fields.alias(EXTRA_FIELDS),
+            F.lit(landed.object.key).alias(SOURCE_FILE),
+            F.lit(landed.object.digest).alias(SOURCE_FILE_DIGEST),
+            F.col(SOURCE_LINE),
+            F.lit(run_id).alias(RUN_ID),
+            F.lit(now).cast("timestamp").alias(INGESTED_AT),
+        )
     )
 
 

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
 from glue_scripts.delta_tables import ensure_table, read_table
-from glue_scripts.storage import AUDIT, StoredObject, Store
+from glue_scripts.storage import AUDIT, Store, StoredObject
 
 LEDGER_KEY = f"{AUDIT}/file_loads"
 STAGE_RAW = "raw"
@@ -54,7 +54,9 @@ class LedgerEntry:
     detail: str | None = None
 
     @classmethod
-    def for_object(cls, dataset: str, obj: StoredObject, stage: str, run_id: str, **counts: int | str | None) -> LedgerEntry:
+    def for_object(
+        cls, dataset: str, obj: StoredObject, stage: str, run_id: str, **counts: int | str | None
+    ) -> LedgerEntry:
         return cls(dataset, obj.key, obj.digest, stage, run_id, **counts)  # type: ignore[arg-type]
 
     @property

@@ -34,7 +34,7 @@ from glue_scripts.contracts import (
     SOURCE_LINE,
     DatasetContract,
 )
-from glue_scripts.delta_tables import ensure_table, read_table, table_exists, table_version
+from glue_scripts.delta_tables import ensure_table, read_table, table_version
 from glue_scripts.landing import (
     LandedFile,
     RefusedFile,
@@ -142,7 +142,9 @@ def ingest_landing(
             rows = counts.get(landed_file.object.version_id, 0)
             outcome.rows_by_file[landed_file.object.key] = rows
             entries.append(
-                ledger.LedgerEntry.for_object(contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=rows)
+                ledger.LedgerEntry.for_object(
+                    contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=rows
+                )
             )
     ledger.record(spark, store, entries, now)
     outcome.table_version = table_version(spark, path)
@@ -314,9 +316,7 @@ def process_batch(
     if contract.foreign_keys:
         late = late_parent_rows(read_table(spark, rejected_path)).select(*columns)
         candidates = candidates.unionByName(late.withColumn(FROM_REJECTED, F.lit(True)))
-    parents = {
-        parent: read_table(spark, store.spark_path(table_key(PROCESSED, parent))) for parent in contract.parents
-    }
+    parents = {parent: read_table(spark, store.spark_path(table_key(PROCESSED, parent))) for parent in contract.parents}
     stored = read_table(spark, processed_path)
     checked = check_batch(candidates, contract, parents, stored).persist()
     try:
@@ -325,20 +325,35 @@ def process_batch(
             if outcome.rows_accepted or outcome.late_rows_resolved:
                 partition = contract.partition_column
                 if partition:
-                    touched = checked.where(is_clean()).select(
-                        F.explode(F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition")))
-                    ).where(F.col("col").isNotNull()).distinct()
+                    touched = (
+                        checked.where(is_clean())
+                        .select(
+                            F.explode(
+                                F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition"))
+                            )
+                        )
+                        .where(F.col("col").isNotNull())
+                        .distinct()
+                    )
                     outcome.partitions_touched = sorted(row[0] for row in touched.collect())
                 merge_processed(
-                    spark, processed_path, contract, accepted_rows(checked, contract, run_id, now),
+                    spark,
+                    processed_path,
+                    contract,
+                    accepted_rows(checked, contract, run_id, now),
                     outcome.partitions_touched,
                 )
             if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
                 merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
         entries = [
             ledger.LedgerEntry(
-                contract.name, *version_id.rsplit("#", 1), ledger.STAGE_PROCESSED, run_id,
-                rows_read=counts[0], rows_accepted=counts[1], rows_rejected=counts[0] - counts[1],
+                contract.name,
+                *version_id.rsplit("#", 1),
+                ledger.STAGE_PROCESSED,
+                run_id,
+                rows_read=counts[0],
+                rows_accepted=counts[1],
+                rows_rejected=counts[0] - counts[1],
             )
             for version_id, counts in file_counts(checked, outcome.files).items()
         ]
@@ -356,9 +371,11 @@ def process_batch(
 
 def summarize(checked: DataFrame, outcome: ProcessOutcome) -> None:
     """Row counts of the batch and rejections per reason (two small aggregations of the cache)."""
-    totals = checked.groupBy(FROM_REJECTED).agg(
-        F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean")
-    ).collect()
+    totals = (
+        checked.groupBy(FROM_REJECTED)
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean"))
+        .collect()
+    )
     for row in totals:
         if row[FROM_REJECTED]:
             outcome.late_rows_resolved = int(row.clean or 0)

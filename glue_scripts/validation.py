@@ -127,9 +127,7 @@ def check_references(df: DataFrame, contract: DatasetContract, parents: dict[str
         for match in matches:
             differs = typed(match.column) != F.col(f"__parent_{match.column}")
             reasons.append(F.when(known & differs, F.lit(match.reason)))
-        df = add_reasons(df, *reasons).drop(
-            f"__key_{fk.column}", found, *[f"__parent_{m.column}" for m in matches]
-        )
+        df = add_reasons(df, *reasons).drop(f"__key_{fk.column}", found, *[f"__parent_{m.column}" for m in matches])
     return df
 
 
@@ -164,7 +162,9 @@ def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame | Non
     columns = [F.col(key).alias("__stored_key")]
     if contract.ordering_column:
         columns.append(F.col(contract.ordering_column).alias("__stored_order"))
-    columns.append((F.col(partition).cast("string") if partition else F.lit(None).cast("string")).alias("stored_partition"))
+    columns.append(
+        (F.col(partition).cast("string") if partition else F.lit(None).cast("string")).alias("stored_partition")
+    )
     df = df.join(stored.select(*columns), typed(key) == F.col("__stored_key"), "left")
     if contract.ordering_column:
         older = typed(contract.ordering_column) < F.col("__stored_order")

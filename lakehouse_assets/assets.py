@@ -7,7 +7,6 @@ them. `processed/order_items` depends on the processed parents, so parents are m
 blocking check upstream passed.
 """
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -49,14 +48,17 @@ def rejected_key(dataset: str) -> AssetKey:
 ARCHIVE_KEY = AssetKey(["archived", "landed_files"])
 
 
-def table_schema(schema) -> TableSchema:  # noqa: ANN001  (a pyspark StructType)
+def table_schema(schema) -> TableSchema:
     return TableSchema(columns=[TableColumn(f.name, f.dataType.simpleString()) for f in schema.fields])
 
 
 def contract_schema(contract: DatasetContract) -> TableSchema:
     return TableSchema(
         columns=[TableColumn(c.name, c.spark_type, description=c.description) for c in contract.columns]
-        + [TableColumn(f.name, f.dataType.simpleString()) for f in stages.processed_schema(contract).fields[len(contract.columns):]]
+        + [
+            TableColumn(f.name, f.dataType.simpleString())
+            for f in stages.processed_schema(contract).fields[len(contract.columns) :]
+        ]
     )
 
 
@@ -64,7 +66,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_raw_asset(contract: DatasetContract):  # noqa: ANN201
+def build_raw_asset(contract: DatasetContract):
     @asset(
         key=raw_key(contract.name),
         group_name="raw",
@@ -96,7 +98,7 @@ def build_raw_asset(contract: DatasetContract):  # noqa: ANN201
     return raw_table
 
 
-def build_processing_asset(contract: DatasetContract):  # noqa: ANN201
+def build_processing_asset(contract: DatasetContract):
     name = contract.name
     rules = ", ".join(contract.reason_codes)
 
@@ -194,7 +196,7 @@ def archived_landed_files(
     return MaterializeResult(metadata={"files_archived": len(archived), "archived": MetadataValue.json(archived)})
 
 
-def markdown_table(rows: list) -> str:  # noqa: ANN001  (pyspark Rows)
+def markdown_table(rows: list) -> str:
     if not rows:
         return "_empty table_"
     columns = list(rows[0].asDict())

@@ -9,12 +9,11 @@ Warning only:
 - `rejection_rate`: the last batch rejected more than the configured share of its rows.
 """
 
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     MetadataValue,
     asset_check,
 )
@@ -77,7 +76,7 @@ def build_foreign_key_check(contract: DatasetContract, fk: ForeignKey) -> AssetC
     return foreign_key
 
 
-def _last_batch(lakehouse: LakehouseResource, pyspark: LazyPySparkResource, contract: DatasetContract):  # noqa: ANN202
+def _last_batch(lakehouse: LakehouseResource, pyspark: LazyPySparkResource, contract: DatasetContract):
     spark, store = pyspark.spark_session, lakehouse.store()
     entries = ledger.latest_processed_entries(spark, store, contract.name)
     raw = read_table(spark, stages.table_path(store, RAW, contract))

@@ -95,9 +95,7 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
         materialization = event.event_specific_data.materialization
         materialized[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
     evaluations = result.get_asset_check_evaluations()
-    failed_checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed
-    ]
+    failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
     status = "succeeded" if result.success else "FAILED"
     lines = [f"lakehouse run {result.run_id} {status} (root {lakehouse_root})", ""]
     header = f"{'dataset':<12} {'files':>6} {'rows read':>10} {'accepted':>10} {'rejected':>10} {'quarantined':>12}"
@@ -115,7 +113,9 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
         if by_reason:
             reasons.append(f"  {dataset}: " + ", ".join(f"{r} {n:,}" for r, n in sorted(by_reason.items())))
         if processed.get("late_rows_resolved"):
-            reasons.append(f"  {dataset}: {processed['late_rows_resolved']:,} late rows accepted after their parent arrived")
+            reasons.append(
+                f"  {dataset}: {processed['late_rows_resolved']:,} late rows accepted after their parent arrived"
+            )
         for key, reason in (raw.get("quarantined") or {}).items():
             reasons.append(f"  quarantined {key}: {reason}")
     if reasons:
@@ -123,7 +123,9 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
     lines += ["", f"checks: {len(evaluations) - len(failed_checks)} passed, {len(failed_checks)} failed"]
     lines += [f"  FAILED {name}" for name in failed_checks]
     archive = materialized.get("archived/landed_files")
-    lines.append(f"archived: {archive.get('files_archived', 0)} files" if archive else "archived: nothing (not reached)")
+    lines.append(
+        f"archived: {archive.get('files_archived', 0)} files" if archive else "archived: nothing (not reached)"
+    )
     for event in result.all_events:
         if event.is_step_failure:
             error = event.event_specific_data.error

@@ -39,9 +39,7 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
     return {
         "lakehouse": LakehouseResource(
             root=root or default_root(),
-            rejection_warn_share=float(
-                os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)
-            ),
+            rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
         ),
         "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
     }

@@ -34,9 +34,7 @@ def local_spark_conf(cores: int | None = None, driver_memory: str | None = None)
         # Delta's own snapshot/checkpoint work is small here; keep the driver lean.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        "spark.hadoop.fs.s3a.aws.credentials.provider": (
-            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
-        ),
+        "spark.hadoop.fs.s3a.aws.credentials.provider": ("com.amazonaws.auth.DefaultAWSCredentialsProviderChain"),
     }
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:

@@ -11,7 +11,9 @@ from tests.conftest import write_landing
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
 ORDERS_HEADER = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
-ITEMS_HEADER = "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+ITEMS_HEADER = (
+    "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+)
 PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
 
 
@@ -32,12 +34,21 @@ def table(spark: SparkSession, store: LocalStore, zone: str, contract, columns: 
 
 
 def test_upsert_moves_partition_and_keeps_key_unique(spark: SparkSession, store: LocalStore) -> None:
-    write_landing(store, "orders", "1.csv", ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n"
-                  "1,11,7,2025-04-01T11:00:00,6.00,2025-04-01\n")
+    write_landing(
+        store,
+        "orders",
+        "1.csv",
+        ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n1,11,7,2025-04-01T11:00:00,6.00,2025-04-01\n",
+    )
     run_all(spark, store, "r1")
-    write_landing(store, "orders", "2.csv", ORDERS_HEADER + "1,10,7,2025-04-02T10:00:00,9.00,2025-04-02\n"
-                  "1,11,7,2025-04-01T10:59:00,1.00,2025-04-01\n"
-                  "1,12,8,2025-04-01T12:00:00,2.00,2025-04-01\n")
+    write_landing(
+        store,
+        "orders",
+        "2.csv",
+        ORDERS_HEADER + "1,10,7,2025-04-02T10:00:00,9.00,2025-04-02\n"
+        "1,11,7,2025-04-01T10:59:00,1.00,2025-04-01\n"
+        "1,12,8,2025-04-01T12:00:00,2.00,2025-04-01\n",
+    )
     outcome = run_all(spark, store, "r2")["orders"]
     assert table(spark, store, "processed", ORDERS, ["order_id", "total_amount", "date", "source_file"]) == [
         (10, 9, date(2025, 4, 2), "landing/orders/2.csv"),
@@ -56,11 +67,16 @@ def test_upsert_moves_partition_and_keeps_key_unique(spark: SparkSession, store:
 def test_late_parents_wait_then_merge_and_resolve(spark: SparkSession, store: LocalStore) -> None:
     write_landing(store, "products", "p.csv", PRODUCTS_HEADER + "5,1,Books,A\n")
     write_landing(store, "orders", "1.csv", ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n")
-    write_landing(store, "order_items", "1.csv", ITEMS_HEADER
-                  + "1,10,7,,5,1,0,2025-04-01T10:00:00,2025-04-01\n"
-                  + "2,20,7,,5,1,0,2025-04-02T10:00:00,2025-04-02\n"
-                  + "3,20,7,,6,2,0,2025-04-02T10:00:00,2025-04-02\n"
-                  + "4,10,8,,5,1,0,2025-04-01T10:00:00,2025-04-01\n")
+    write_landing(
+        store,
+        "order_items",
+        "1.csv",
+        ITEMS_HEADER
+        + "1,10,7,,5,1,0,2025-04-01T10:00:00,2025-04-01\n"
+        + "2,20,7,,5,1,0,2025-04-02T10:00:00,2025-04-02\n"
+        + "3,20,7,,6,2,0,2025-04-02T10:00:00,2025-04-02\n"
+        + "4,10,8,,5,1,0,2025-04-01T10:00:00,2025-04-01\n",
+    )
     first = run_all(spark, store, "r1")["order_items"]
     assert first.rejected_by_reason == {"unknown_order_id": 2, "unknown_product_id": 1, "user_id_mismatch": 1}
     assert table(spark, store, "processed", ORDER_ITEMS, ["id"]) == [(1,)]
@@ -89,21 +105,28 @@ def test_nothing_lost_and_a_second_delivery_changes_nothing(spark: SparkSession,
     outcome = run_all(spark, store, "r1")["orders"]
     assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 1, 2)
     assert outcome.rejected_by_reason == {
-        "invalid_order_id": 1, "malformed_row": 1, "missing_date": 1,
-        "missing_order_timestamp": 1, "missing_total_amount": 1,
+        "invalid_order_id": 1,
+        "malformed_row": 1,
+        "missing_date": 1,
+        "missing_order_timestamp": 1,
+        "missing_total_amount": 1,
     }
     assert sorted(o.key for o in store.list("archived")) == [
-        "archived/orders/2025/04/20/a.csv", "archived/orders/2025/04/20/header_only.csv",
+        "archived/orders/2025/04/20/a.csv",
+        "archived/orders/2025/04/20/header_only.csv",
     ]
     assert sorted(o.key for o in store.list("quarantine")) == [
-        "quarantine/orders/bad.csv", "quarantine/orders/bad.csv.reason.txt",
+        "quarantine/orders/bad.csv",
+        "quarantine/orders/bad.csv.reason.txt",
     ]
     assert store.read_bytes("quarantine/orders/bad.csv.reason.txt").decode() == (
         "landing/orders/bad.csv: missing required columns for orders: order_num, order_id, user_id, "
         "order_timestamp, total_amount, date (header was: something else)\n"
     )
-    entries = {(e.source_file, e.rows_read, e.rows_accepted, e.rows_rejected)
-               for e in ledger.latest_processed_entries(spark, store, "orders")}
+    entries = {
+        (e.source_file, e.rows_read, e.rows_accepted, e.rows_rejected)
+        for e in ledger.latest_processed_entries(spark, store, "orders")
+    }
     assert entries == {("landing/orders/a.csv", 3, 1, 2), ("landing/orders/header_only.csv", 0, 0, 0)}
 
     versions = {z: read_table(spark, table_path(store, z, ORDERS)).count() for z in ("raw", "processed", "rejected")}

@@ -30,33 +30,44 @@ def reasons(df: DataFrame, key: str = "source_line") -> dict:
 
 
 ORDER = {
-    "order_num": "1", "order_id": "10", "user_id": "7",
-    "order_timestamp": "2025-04-01T10:00:00", "total_amount": "12.50", "date": "2025-04-01",
+    "order_num": "1",
+    "order_id": "10",
+    "user_id": "7",
+    "order_timestamp": "2025-04-01T10:00:00",
+    "total_amount": "12.50",
+    "date": "2025-04-01",
 }
 
 
 def test_a_good_order_is_cast_exactly(spark: SparkSession) -> None:
-    checked = validate_rows(raw_rows(spark, ORDERS, [ORDER, {**ORDER, "order_timestamp": " 2025-04-01 10:00 "}]), ORDERS)
+    checked = validate_rows(
+        raw_rows(spark, ORDERS, [ORDER, {**ORDER, "order_timestamp": " 2025-04-01 10:00 "}]), ORDERS
+    )
     rows = checked.select("typed.*", "reject_reasons").collect()
     assert [r.asDict() for r in rows] == [
         {
-            "order_num": 1, "order_id": 10, "user_id": 7, "order_timestamp": datetime(2025, 4, 1, 10, 0),
-            "total_amount": Decimal("12.50"), "date": datetime(2025, 4, 1).date(), "reject_reasons": [],
+            "order_num": 1,
+            "order_id": 10,
+            "user_id": 7,
+            "order_timestamp": datetime(2025, 4, 1, 10, 0),
+            "total_amount": Decimal("12.50"),
+            "date": datetime(2025, 4, 1).date(),
+            "reject_reasons": [],
         }
     ] * 2
 
 
 def test_each_row_rule_and_every_reason_that_applies(spark: SparkSession) -> None:
     rows = [
-        {**ORDER, "order_id": ""},                                   # 2
-        {**ORDER, "order_id": "1.5"},                                # 3
-        {**ORDER, "user_id": "", "total_amount": "-0.01"},           # 4
+        {**ORDER, "order_id": ""},  # 2
+        {**ORDER, "order_id": "1.5"},  # 3
+        {**ORDER, "user_id": "", "total_amount": "-0.01"},  # 4
         {**ORDER, "order_timestamp": "2025-02-30T10:00:00", "date": "2025-02-30"},  # 5
-        {**ORDER, "date": "2025-04-02"},                             # 6
+        {**ORDER, "date": "2025-04-02"},  # 6
         {**ORDER, "total_amount": "1.234", "order_num": "99999999999"},  # 7
-        {**ORDER, "order_timestamp": "2025-04-01T10:00:00+02:00"},   # 8
-        {**ORDER, "raw_record": "10,1,7"},                           # 9
-        {**ORDER, "total_amount": "0"},                              # 10
+        {**ORDER, "order_timestamp": "2025-04-01T10:00:00+02:00"},  # 8
+        {**ORDER, "raw_record": "10,1,7"},  # 9
+        {**ORDER, "total_amount": "0"},  # 10
     ]
     assert reasons(validate_rows(raw_rows(spark, ORDERS, rows), ORDERS)) == {
         2: ["missing_primary_key"],
@@ -72,8 +83,15 @@ def test_each_row_rule_and_every_reason_that_applies(spark: SparkSession) -> Non
 
 
 ITEM = {
-    "id": "1", "order_id": "10", "user_id": "7", "days_since_prior_order": "", "product_id": "5",
-    "add_to_cart_order": "1", "reordered": "0", "order_timestamp": "2025-04-01T10:00:00", "date": "2025-04-01",
+    "id": "1",
+    "order_id": "10",
+    "user_id": "7",
+    "days_since_prior_order": "",
+    "product_id": "5",
+    "add_to_cart_order": "1",
+    "reordered": "0",
+    "order_timestamp": "2025-04-01T10:00:00",
+    "date": "2025-04-01",
 }
 
 

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def counts(spark: SparkSession, root: Path, zone: str) -> dict[str, int]:
-    return {
-        name: read_table(spark, str(root / zone / name)).count() for name in ("products", "orders", "order_items")
-    }
+    return {name: read_table(spark, str(root / zone / name)).count() for name in ("products", "orders", "order_items")}
 
 
 def rejected_reasons(spark: SparkSession, root: Path, dataset: str) -> dict[str, int]:
@@ -58,7 +56,9 @@ def test_lab_data_run_then_same_delivery_again(
     assert versions == {"orders": 7500}
 
     # 1,945,810.41: the sum of total_amount over the 15 order files, computed with Python csv + Decimal.
-    assert cli.main(["query", "select count(*) as n, sum(total_amount) as revenue from orders", "--root", str(root)]) == 0
+    assert (
+        cli.main(["query", "select count(*) as n, sum(total_amount) as revenue from orders", "--root", str(root)]) == 0
+    )
     assert capsys.readouterr().out.splitlines()[:2] == ["n | revenue", "7500 | 1945810.41"]
 
 
@@ -74,7 +74,11 @@ def test_dirty_copy_every_reason_code(
     shutil.copytree(LAB_DATA, source)
     append(
         source / "products.csv",
-        ",1,Books,NoKey", "abc,1,Books,BadKey", "1001,x,,BadDepartment", "1002,1,Books", "1,4,Books,Product_1_Store",
+        ",1,Books,NoKey",
+        "abc,1,Books,BadKey",
+        "1001,x,,BadDepartment",
+        "1002,1,Books",
+        "1,4,Books,Product_1_Store",
     )
     append(
         source / "orders" / "2025-04-01.csv",
@@ -111,16 +115,31 @@ def test_dirty_copy_every_reason_code(
     assert cli.main(["run", "--root", str(root)]) == 0
     assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
     assert rejected_reasons(spark, root, "products") == {
-        "missing_primary_key": 1, "invalid_product_id": 1, "invalid_department_id": 1, "missing_department": 1,
-        "malformed_row": 1, "duplicate_primary_key": 1,
+        "missing_primary_key": 1,
+        "invalid_product_id": 1,
+        "invalid_department_id": 1,
+        "missing_department": 1,
+        "malformed_row": 1,
+        "duplicate_primary_key": 1,
     }
     assert rejected_reasons(spark, root, "orders") == {
-        "invalid_total_amount": 1, "invalid_order_timestamp": 1, "date_mismatch": 1, "invalid_order_num": 1,
-        "missing_user_id": 1, "invalid_date": 1, "stale_record": 1,
+        "invalid_total_amount": 1,
+        "invalid_order_timestamp": 1,
+        "date_mismatch": 1,
+        "invalid_order_num": 1,
+        "missing_user_id": 1,
+        "invalid_date": 1,
+        "stale_record": 1,
     }
     assert rejected_reasons(spark, root, "order_items") == {
-        "unknown_order_id": 1, "unknown_product_id": 1, "user_id_mismatch": 1, "invalid_days_since_prior_order": 1,
-        "invalid_add_to_cart_order": 1, "invalid_reordered": 1, "duplicate_primary_key": 1, "missing_primary_key": 1,
+        "unknown_order_id": 1,
+        "unknown_product_id": 1,
+        "user_id_mismatch": 1,
+        "invalid_days_since_prior_order": 1,
+        "invalid_add_to_cart_order": 1,
+        "invalid_reordered": 1,
+        "duplicate_primary_key": 1,
+        "missing_primary_key": 1,
     }
     stored = read_table(spark, str(root / "processed" / "orders")).where("order_id = 10000").first()
     assert (str(stored.total_amount), stored.order_timestamp.isoformat()) == ("229.53", "2025-04-01T11:27:00")

@@ -6,13 +6,22 @@ def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
     keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert keys == [
         "archived/landed_files",
-        "processed/order_items", "processed/orders", "processed/products",
-        "raw/order_items", "raw/orders", "raw/products",
-        "rejected/order_items", "rejected/orders", "rejected/products",
+        "processed/order_items",
+        "processed/orders",
+        "processed/products",
+        "raw/order_items",
+        "raw/orders",
+        "raw/products",
+        "rejected/order_items",
+        "rejected/orders",
+        "rejected/products",
     ]
-    parents = {k.to_user_string() for k in graph.get(next(
-        k for k in graph.get_all_asset_keys() if k.to_user_string() == "processed/order_items"
-    )).parent_keys}
+    parents = {
+        k.to_user_string()
+        for k in graph.get(
+            next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "processed/order_items")
+        ).parent_keys
+    }
     assert parents == {"raw/order_items", "processed/orders", "processed/products"}
 
 
