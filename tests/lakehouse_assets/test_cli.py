@@ -143,3 +143,26 @@ def test_dirty_copy_every_reason_code(
     }
     stored = read_table(spark, str(root / "processed" / "orders")).where("order_id = 10000").first()
     assert (str(stored.total_amount), stored.order_timestamp.isoformat()) == ("229.53", "2025-04-01T11:27:00")
+
+
+def test_a_failed_blocking_check_fails_the_run_and_archives_nothing(
+    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "lakehouse"
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    (first / "products.csv").write_text("product_id,department_id,department,product_name\n1,1,Books,A\n")
+    (second / "products.csv").write_text("product_id,department_id,department,product_name\n2,1,Books,B\n")
+    assert cli.main(["land", str(first), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    # Corrupt the processed table behind the pipeline's back: a second row with key 1.
+    table = read_table(spark, str(root / "processed" / "products"))
+    table.limit(1).write.format("delta").mode("append").save(str(root / "processed" / "products"))
+    capsys.readouterr()
+
+    assert cli.main(["land", str(second), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED processed/products:primary_key" in out
+    assert "archived: nothing (not reached)" in out
+    assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
