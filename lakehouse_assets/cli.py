@@ -77,9 +77,19 @@ def run() -> int:
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        # The default SQLite instance; a project-local instance does not phone home.
+        instance_config.write_text("telemetry:\n  enabled: false\n")
+    log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
         job = build_definitions(root=root()).resolve_job_def("lakehouse_job")
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            # Step-by-step DEBUG events stay in the instance (and the UI); the terminal gets INFO.
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
         print(render_summary(result, root()))
         return 0 if result.success else 1
 
