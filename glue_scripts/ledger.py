@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
@@ -64,6 +64,19 @@ class LedgerEntry:
         return f"{self.source_file}#{self.source_file_digest}"
 
 
+def version_column() -> Column:
+    """The file version of a row (`<source_file>#<digest>`), as `StoredObject.version_id` spells it."""
+    return F.concat_ws("#", "source_file", "source_file_digest")
+
+
+def rows_by_version(table: DataFrame, version_ids: list[str]) -> dict[str, int]:
+    """Row count per file version in a table with lineage columns (raw, rejected)."""
+    if not version_ids:
+        return {}
+    rows = table.where(version_column().isin(version_ids)).groupBy(version_column().alias("v")).count().collect()
+    return {row.v: row["count"] for row in rows}
+
+
 def ledger_path(store: Store) -> str:
     return store.spark_path(LEDGER_KEY)
 
@@ -89,7 +102,7 @@ def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: st
     """Which of these file versions already have an entry for `stage`."""
     if not version_ids:
         return set()
-    version = F.concat_ws("#", "source_file", "source_file_digest")
+    version = version_column()
     found = (
         read_ledger(spark, store)
         .where((F.col("dataset") == dataset) & (F.col("stage") == stage) & version.isin(version_ids))

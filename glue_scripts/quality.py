@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from glue_scripts.contracts import DatasetContract, ForeignKey
-from glue_scripts.ledger import LedgerEntry
+from glue_scripts.ledger import LedgerEntry, rows_by_version
 
 SAMPLE_SIZE = 10
 
@@ -86,12 +86,7 @@ class ReconciliationReport:
 
 def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> ReconciliationReport:
     """Per file of the last batch: read = accepted + rejected, and read = its rows in raw."""
-    versions = [entry.version_id for entry in entries]
-    in_raw: dict[str, int] = {}
-    if versions:
-        version = F.concat_ws("#", "source_file", "source_file_digest")
-        counted = raw.where(version.isin(versions)).groupBy(version.alias("v")).count().collect()
-        in_raw = {row.v: row["count"] for row in counted}
+    in_raw = rows_by_version(raw, [entry.version_id for entry in entries])
     unbalanced = [
         entry.source_file
         for entry in entries

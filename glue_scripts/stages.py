@@ -133,11 +133,11 @@ def ingest_landing(
     if landed:
         # Rows may already be in raw if a run died between the append and the ledger entry.
         versions = [f.object.version_id for f in landed]
-        present = raw_rows_by_version(read_table(spark, path), versions)
+        present = ledger.rows_by_version(read_table(spark, path), versions)
         new = [f for f in landed if f.object.version_id not in present]
         if new:
             read_landed_files(spark, store, contract, new, run_id, now).write.format("delta").mode("append").save(path)
-        counts = raw_rows_by_version(read_table(spark, path), versions)
+        counts = ledger.rows_by_version(read_table(spark, path), versions)
         for landed_file in landed:
             rows = counts.get(landed_file.object.version_id, 0)
             outcome.rows_by_file[landed_file.object.key] = rows
@@ -149,15 +149,6 @@ def ingest_landing(
     ledger.record(spark, store, entries, now)
     outcome.table_version = table_version(spark, path)
     return outcome
-
-
-def version_column() -> F.Column:
-    return F.concat_ws("#", SOURCE_FILE, SOURCE_FILE_DIGEST)
-
-
-def raw_rows_by_version(raw: DataFrame, version_ids: list[str]) -> dict[str, int]:
-    rows = raw.where(version_column().isin(version_ids)).groupBy(version_column().alias("v")).count().collect()
-    return {row.v: row["count"] for row in rows}
 
 
 def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) -> str:
@@ -215,7 +206,7 @@ def late_parent_rows(rejected: DataFrame) -> DataFrame:
 
 
 def check_batch(
-    candidates: DataFrame, contract: DatasetContract, parents: dict[str, DataFrame], stored: DataFrame | None
+    candidates: DataFrame, contract: DatasetContract, parents: dict[str, DataFrame], stored: DataFrame
 ) -> DataFrame:
     """Every rule, in order, over the batch: the heart of the pipeline, free of any I/O."""
     checked = validate_rows(candidates, contract)
@@ -309,7 +300,7 @@ def process_batch(
     columns = candidate_columns(contract)
     candidates = (
         read_table(spark, raw_path)
-        .where(version_column().isin(outcome.files))
+        .where(ledger.version_column().isin(outcome.files))
         .select(*columns)
         .withColumn(FROM_REJECTED, F.lit(False))
     )
@@ -321,30 +312,27 @@ def process_batch(
     checked = check_batch(candidates, contract, parents, stored).persist()
     try:
         summarize(checked, outcome)
-        if outcome.rows_read or outcome.late_rows_resolved or outcome.late_rows_waiting:
-            if outcome.rows_accepted or outcome.late_rows_resolved:
-                partition = contract.partition_column
-                if partition:
-                    touched = (
-                        checked.where(is_clean())
-                        .select(
-                            F.explode(
-                                F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition"))
-                            )
-                        )
-                        .where(F.col("col").isNotNull())
-                        .distinct()
+        if outcome.rows_accepted or outcome.late_rows_resolved:
+            partition = contract.partition_column
+            if partition:
+                touched = (
+                    checked.where(is_clean())
+                    .select(
+                        F.explode(F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition")))
                     )
-                    outcome.partitions_touched = sorted(row[0] for row in touched.collect())
-                merge_processed(
-                    spark,
-                    processed_path,
-                    contract,
-                    accepted_rows(checked, contract, run_id, now),
-                    outcome.partitions_touched,
+                    .where(F.col("col").isNotNull())
+                    .distinct()
                 )
-            if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
-                merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
+                outcome.partitions_touched = sorted(row[0] for row in touched.collect())
+            merge_processed(
+                spark,
+                processed_path,
+                contract,
+                accepted_rows(checked, contract, run_id, now),
+                outcome.partitions_touched,
+            )
+        if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
+            merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
         entries = [
             ledger.LedgerEntry(
                 contract.name,
@@ -398,7 +386,7 @@ def file_counts(checked: DataFrame, version_ids: list[str]) -> dict[str, tuple[i
     """(rows read, rows accepted) per file version of the batch; files with no rows count 0."""
     rows = (
         checked.where(~F.col(FROM_REJECTED))
-        .groupBy(version_column().alias("v"))
+        .groupBy(ledger.version_column().alias("v"))
         .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean"))
         .collect()
     )

@@ -148,16 +148,13 @@ def mark_duplicates(df: DataFrame, contract: DatasetContract) -> DataFrame:
     )
 
 
-def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame | None) -> DataFrame:
+def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame) -> DataFrame:
     """Reject clean rows older than the stored row with the same key (`stale_record`).
 
     Adds `stored_partition`: the partition value of the stored row for the same key (null when the
     key is new), which the merge needs to prune its scan and still find rows that move partition.
     """
     partition = contract.partition_column
-    if stored is None:
-        df = df.withColumn("stored_partition", F.lit(None).cast("string"))
-        return df
     key = contract.primary_key
     columns = [F.col(key).alias("__stored_key")]
     if contract.ordering_column:
