@@ -13,6 +13,7 @@ import hashlib
 import os
 import posixpath
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,10 @@ class Store(Protocol):
 
     def list(self, prefix: str) -> list[StoredObject]: ...
 
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
+        """Files under `prefix` in key order, after `start_after` (exclusive), one page per list call."""
+        ...
+
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...
 
     def write_bytes(self, key: str, data: bytes) -> None: ...
@@ -85,21 +90,28 @@ class LocalStore:
         return self.path / safe_key(key)
 
     def list(self, prefix: str) -> list[StoredObject]:
+        return [obj for page in self.list_pages(prefix) for obj in page]
+
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
         base = self._file(prefix.rstrip("/"))
         if not base.is_dir():
-            return []
+            return
+        keys = sorted(p.relative_to(self.path).as_posix() for p in base.rglob("*") if p.is_file())
         objects = []
-        for file in sorted(p for p in base.rglob("*") if p.is_file()):
+        for key in keys:
+            if start_after is not None and key <= start_after:
+                continue
+            file = self.path / key
             stat = file.stat()
             objects.append(
                 StoredObject(
-                    key=file.relative_to(self.path).as_posix(),
+                    key=key,
                     size=stat.st_size,
                     digest=_md5(file),
                     modified_at=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
                 )
             )
-        return objects
+        yield objects
 
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
         with self._file(key).open("rb") as handle:
@@ -142,29 +154,33 @@ class S3Store:
 
             client = boto3.client("s3")
         self.client = client
+        self.list_calls = 0  # ListObjectsV2 requests made (the sensor reports them)
 
     def _object_key(self, key: str) -> str:
         safe_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def list(self, prefix: str) -> list[StoredObject]:
-        objects = []
-        full_prefix = self._object_key(prefix.rstrip("/")) + "/"
+        return [obj for page in self.list_pages(prefix) for obj in page]
+
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
+        """ListObjectsV2 pages (1,000 keys each); S3 returns keys in UTF-8 byte order, as `sorted` does."""
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._object_key(prefix.rstrip("/")) + "/"}
+        if start_after is not None:
+            arguments["StartAfter"] = self._object_key(start_after)
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith("/"):
-                    continue
-                key = item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"]
-                objects.append(
-                    StoredObject(
-                        key=key,
-                        size=item["Size"],
-                        digest=item["ETag"].strip('"'),
-                        modified_at=item["LastModified"],
-                    )
+        for page in paginator.paginate(**arguments):
+            self.list_calls += 1
+            yield [
+                StoredObject(
+                    key=item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"],
+                    size=item["Size"],
+                    digest=item["ETag"].strip('"'),
+                    modified_at=item["LastModified"],
                 )
-        return sorted(objects, key=lambda o: o.key)
+                for item in page.get("Contents", [])
+                if not item["Key"].endswith("/")
+            ]
 
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
         arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": self._object_key(key)}
