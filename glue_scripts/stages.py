@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,6 +104,10 @@ class IngestOutcome:
     rows_by_file: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     already_ingested: list[str] = field(default_factory=list)
+    # File versions asked for by name (`only_versions`) that are not in landing any more.
+    not_in_landing: list[str] = field(default_factory=list)
+    # landing key -> file version id, for every file this outcome mentions
+    versions: dict[str, str] = field(default_factory=dict)
     table_version: int | None = None
 
     @property
@@ -111,10 +116,21 @@ class IngestOutcome:
 
 
 def ingest_landing(
-    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    run_id: str,
+    now: datetime,
+    only_versions: Collection[str] | None = None,
 ) -> IngestOutcome:
+    """Load landing files into raw: all waiting ones, or only the file versions named (a sensor batch)."""
     outcome = IngestOutcome(contract.name)
     objects = landing_files(store, contract.name)
+    if only_versions is not None:
+        wanted = set(only_versions)
+        outcome.not_in_landing = sorted(wanted - {o.version_id for o in objects})
+        objects = [o for o in objects if o.version_id in wanted]
+    outcome.versions = {o.key: o.version_id for o in objects}
     done = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, [o.version_id for o in objects])
     outcome.already_ingested = sorted(o.key for o in objects if o.version_id in done)
     inspected = inspect_files(store, contract, [o for o in objects if o.version_id not in done])
@@ -185,6 +201,8 @@ class ProcessOutcome:
     rejected_version: int | None = None
     partitions: int | None = None
     partitions_touched: list[str] = field(default_factory=list)
+    # file version id -> (rows read, rows accepted)
+    counts_by_file: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def waiting_versions(spark: SparkSession, store: Store, contract: DatasetContract) -> list[str]:
@@ -333,6 +351,7 @@ def process_batch(
             )
         if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
             merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
+        outcome.counts_by_file = file_counts(checked, outcome.files)
         entries = [
             ledger.LedgerEntry(
                 contract.name,
@@ -343,7 +362,7 @@ def process_batch(
                 rows_accepted=counts[1],
                 rows_rejected=counts[0] - counts[1],
             )
-            for version_id, counts in file_counts(checked, outcome.files).items()
+            for version_id, counts in outcome.counts_by_file.items()
         ]
         ledger.record(spark, store, entries, now)
     finally:
