@@ -95,6 +95,7 @@ class LocalStore:
     def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
         base = self._file(prefix.rstrip("/"))
         if not base.is_dir():
+            yield []  # one (empty) page, as an S3 listing of an empty prefix
             return
         keys = sorted(p.relative_to(self.path).as_posix() for p in base.rglob("*") if p.is_file())
         objects = []

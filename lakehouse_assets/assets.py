@@ -5,6 +5,13 @@ Per data set: `raw/<dataset>` (landing -> bronze), and one step that materialize
 them. `processed/order_items` depends on the processed parents, so parents are merged first.
 `archived/landed_files` moves the accounted-for landing files away; it runs only when every
 blocking check upstream passed.
+
+How they run: the landing sensor requests `raw/<dataset>` for a batch of new files (run config
+names the file versions); everything downstream follows by declarative automation (eager, and
+only once the blocking checks upstream passed). Every step that writes a table holds a
+concurrency pool named after it, so two runs never write the same Delta table at once (the
+instance gives each pool one slot, see `instance.py`). Each step also reports, per file, what
+happened to it on that file's partition of `landing/files`.
 """
 
 from collections.abc import Iterator
@@ -14,6 +21,8 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    AutomationCondition,
+    Config,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -28,6 +37,7 @@ from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.delta_tables import read_table
 from glue_scripts.landing import raw_schema
 from glue_scripts.storage import PROCESSED, RAW, REJECTED
+from lakehouse_assets import landed_files
 from lakehouse_assets.resources import LakehouseResource
 
 PREVIEW_ROWS = 5
@@ -66,6 +76,24 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def pool(zone: str, dataset: str) -> str:
+    """The concurrency pool of the step that writes `<zone>/<dataset>` (one writer at a time)."""
+    return f"lakehouse_{zone}_{dataset}"
+
+
+ARCHIVE_POOL = "lakehouse_archive"
+
+# Downstream of raw, a table is refreshed when anything it reads changed, not while its inputs are
+# still being written, and only after the blocking checks of its inputs passed.
+FOLLOW_UPSTREAM = AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+
+
+class RawIngestConfig(Config):
+    """Which landed files to load: by default all waiting ones; a sensor run names its batch."""
+
+    files: list[str] | None = None  # `landing/files` partition keys: `<dataset>/<name>#<digest>`
+
+
 def build_raw_asset(contract: DatasetContract):
     @asset(
         key=raw_key(contract.name),
@@ -76,13 +104,38 @@ def build_raw_asset(contract: DatasetContract):
             "with source file, line, ingestion time and run id. Unreadable files go to `quarantine/`."
         ),
         metadata={"dagster/column_schema": table_schema(raw_schema(contract))},
+        deps=[landed_files.LANDED_FILES_KEY],
+        pool=pool(RAW, contract.name),
     )
     def raw_table(
-        context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+        context: AssetExecutionContext,
+        config: RawIngestConfig,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
     ) -> MaterializeResult:
-        outcome = stages.ingest_landing(pyspark.spark_session, lakehouse.store(), contract, context.run_id, now())
+        requested = None
+        if config.files is not None:
+            requested = [landed_files.version_id(key) for key in config.files if key.startswith(f"{contract.name}/")]
+        moment = now()
+        outcome = stages.ingest_landing(
+            pyspark.spark_session, lakehouse.store(), contract, context.run_id, moment, only_versions=requested
+        )
+        for version in outcome.not_in_landing:
+            context.log.warning(f"{version} is no longer in landing (replaced, archived or deleted): skipped")
+        landed_files.register(context.instance, outcome.versions.values())
+        for key, rows in outcome.rows_by_file.items():
+            context.log_event(
+                landed_files.file_observation(
+                    outcome.versions[key], {"stage": "raw", "dataset": contract.name, "rows_loaded": rows}
+                )
+            )
         for key, reason in outcome.quarantined.items():
             context.log.warning(f"quarantined {key}: {reason}")
+            context.log_event(
+                landed_files.file_observation(
+                    outcome.versions[key], {"stage": "quarantined", "dataset": contract.name, "reason": reason}
+                )
+            )
         return MaterializeResult(
             metadata={
                 "files_ingested": len(outcome.rows_by_file),
@@ -90,6 +143,7 @@ def build_raw_asset(contract: DatasetContract):
                 "files_quarantined": len(outcome.quarantined),
                 "quarantined": MetadataValue.json(outcome.quarantined),
                 "files_already_ingested": len(outcome.already_ingested),
+                "files_not_in_landing": MetadataValue.json(outcome.not_in_landing),
                 "rows_by_file": MetadataValue.json(outcome.rows_by_file),
                 "table_version": outcome.table_version,
             }
@@ -115,6 +169,7 @@ def build_processing_asset(contract: DatasetContract):
                     + (f", partitioned by `{contract.partition_column}`." if contract.partition_column else ".")
                 ),
                 metadata={"dagster/column_schema": contract_schema(contract)},
+                automation_condition=FOLLOW_UPSTREAM,
             ),
             AssetSpec(
                 rejected_key(name),
@@ -126,8 +181,10 @@ def build_processing_asset(contract: DatasetContract):
                     "late-parent rows are re-checked on every run and marked resolved when accepted."
                 ),
                 metadata={"dagster/column_schema": table_schema(stages.rejected_schema(contract))},
+                automation_condition=FOLLOW_UPSTREAM,
             ),
         ],
+        pool=pool(PROCESSED, name),
     )
     def process(
         context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
@@ -147,6 +204,19 @@ def build_processing_asset(contract: DatasetContract):
             "late_rows_resolved": outcome.late_rows_resolved,
             "late_rows_waiting": outcome.late_rows_waiting,
         }
+        for version, (read, accepted) in outcome.counts_by_file.items():
+            context.log_event(
+                landed_files.file_materialization(
+                    version,
+                    {
+                        "stage": "processed",
+                        "dataset": name,
+                        "rows_read": read,
+                        "rows_accepted": accepted,
+                        "rows_rejected": read - accepted,
+                    },
+                )
+            )
         by_reason = {f"rejected_{reason}": count for reason, count in outcome.rejected_by_reason.items()}
         preview = read_table(spark, stages.table_path(store, PROCESSED, contract)).limit(PREVIEW_ROWS).collect()
         yield MaterializeResult(
@@ -184,6 +254,8 @@ def build_processing_asset(contract: DatasetContract):
         "Landing files whose every row reached processed/ or rejected/, moved to "
         "`archived/<dataset>/<yyyy>/<mm>/<dd>/`. Runs only after all blocking checks passed."
     ),
+    automation_condition=FOLLOW_UPSTREAM,
+    pool=ARCHIVE_POOL,
 )
 def archived_landed_files(
     context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
@@ -207,4 +279,4 @@ def markdown_table(rows: list) -> str:
 
 raw_assets = [build_raw_asset(contract) for contract in CONTRACTS.values()]
 processing_assets = [build_processing_asset(contract) for contract in CONTRACTS.values()]
-all_assets = [*raw_assets, *processing_assets, archived_landed_files]
+all_assets = [landed_files.landed_files_spec, *raw_assets, *processing_assets, archived_landed_files]

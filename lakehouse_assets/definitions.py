@@ -11,6 +11,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from lakehouse_assets.assets import all_assets
 from lakehouse_assets.checks import all_checks
 from lakehouse_assets.resources import resources_for_environment
+from lakehouse_assets.sensors import all_sensors
 
 lakehouse_job = define_asset_job(
     "lakehouse_job",
@@ -24,6 +25,7 @@ def build_definitions(root: str | None = None, environment: str | None = None) -
         assets=all_assets,
         asset_checks=all_checks,
         jobs=[lakehouse_job],
+        sensors=all_sensors,
         resources=resources_for_environment(environment, root),
         executor=in_process_executor,
     )

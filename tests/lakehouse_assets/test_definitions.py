@@ -6,6 +6,7 @@ def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
     keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert keys == [
         "archived/landed_files",
+        "landing/files",
         "processed/order_items",
         "processed/orders",
         "processed/products",

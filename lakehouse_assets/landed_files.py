@@ -1,0 +1,66 @@
+"""Every landed file version as its own record in Dagster: a dynamic partition of `landing/files`.
+
+A file version is a landing key plus its content digest (ETag on S3, MD5 locally), the identity
+the file ledger uses too. The landing sensor adds one partition per new version (which is also
+how it remembers what it already requested), and each stage reports what happened to that file
+as an event on its partition: loaded into raw (rows), quarantined (reason), processed (rows read /
+accepted / rejected), archived (where to). In the UI, `landing/files` lists every file ever
+landed with its history; the runs that touched it are one click away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetSpec,
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+)
+
+from glue_scripts.storage import LANDING
+
+LANDED_FILES_KEY = AssetKey([LANDING, "files"])
+landed_files_partitions = DynamicPartitionsDefinition(name="landed_files")
+
+landed_files_spec = AssetSpec(
+    LANDED_FILES_KEY,
+    group_name="landing",
+    partitions_def=landed_files_partitions,
+    kinds={"s3", "csv"},
+    description=(
+        "Every file version landed in `landing/<dataset>/` (one partition per key + content digest), "
+        "added by the landing sensor or the run that loaded it. Its events say when it was loaded into raw, "
+        "how many rows were accepted and rejected, and where it was archived (or why it was quarantined)."
+    ),
+)
+
+
+def partition_key(version_id: str) -> str:
+    """`landing/orders/2025-04-01.csv#<digest>` -> `orders/2025-04-01.csv#<digest>`."""
+    return version_id.removeprefix(f"{LANDING}/")
+
+
+def version_id(file_partition_key: str) -> str:
+    """The inverse of `partition_key`: the ledger's file version id."""
+    return f"{LANDING}/{file_partition_key}"
+
+
+def register(instance: DagsterInstance, version_ids: Iterable[str]) -> None:
+    """Add the partitions these file versions do not have yet."""
+    keys = [partition_key(v) for v in version_ids]
+    missing = [k for k in keys if not instance.has_dynamic_partition(landed_files_partitions.name, k)]
+    if missing:
+        instance.add_dynamic_partitions(landed_files_partitions.name, missing)
+
+
+def file_materialization(version: str, metadata: Mapping[str, Any]) -> AssetMaterialization:
+    return AssetMaterialization(asset_key=LANDED_FILES_KEY, partition=partition_key(version), metadata=dict(metadata))
+
+
+def file_observation(version: str, metadata: Mapping[str, Any]) -> AssetObservation:
+    return AssetObservation(asset_key=LANDED_FILES_KEY, partition=partition_key(version), metadata=dict(metadata))

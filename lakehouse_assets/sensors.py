@@ -1,0 +1,235 @@
+"""Sensors: the landing sensor (new files -> a raw-ingestion run) and the automation sensor.
+
+The landing sensor replaces the old S3 -> Lambda trigger. It watches `landing/<dataset>/` of all
+three data sets through the `Store`, so a local folder and an S3 bucket behave the same.
+
+What "new" means: a file version, i.e. (key, ETag or MD5). The sensor remembers the versions it
+has requested as partitions of `landing/files` (in the Dagster instance, not in the cursor, so
+memory does not grow the cursor and survives cursor resets). The same content landed again is
+not requested again; the same key with other content is.
+
+What it lists each tick (S3 has no "changed since" listing): keys come back in lexical order, so
+the cursor keeps, per data set, a key to list after (`StartAfter`): normally one list call per
+data set returns only what sorts after the last files seen, which on a time-ordered layout
+(`orders/2025-04-16.csv`, `.../2025/04/16/...`) is exactly what is new. The cursor stays one key
+behind the last key seen, so a re-upload of that key is noticed too; a deleted cursor key is
+harmless (`StartAfter` needs no existing key); nothing depends on modification times, so files
+landing in the same second are never lost (unlike the `since_key`/LastModified approach of
+`dagster_aws.s3.sensor.get_s3_keys`, dagster issue 22892). Names that sort before the cursor
+(out-of-order names, re-uploads of older keys) are found by a full listing every
+`full_listing_interval` seconds (default 5 min; Auto Loader's `backfillInterval` idea). The landing
+zone drains as files are archived, so that full listing is normally short.
+
+Files found together become one run (at most `max_files_per_run` files each, parents' files
+first). Everything downstream of raw follows through declarative automation: the automation
+sensor below evaluates the `AutomationCondition`s of the assets (see `assets.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    RunConfig,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from glue_scripts.contracts import DATASETS
+from glue_scripts.landing import is_complete_data_file
+from glue_scripts.storage import LANDING, Store, StoredObject
+from lakehouse_assets import landed_files
+from lakehouse_assets.assets import RawIngestConfig, raw_key
+from lakehouse_assets.resources import LakehouseResource
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
+MAX_FILES_PER_RUN = int(os.environ.get("LAKEHOUSE_MAX_FILES_PER_RUN", "100"))
+FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", "300"))
+# Above this many candidates, the known versions are read in one query rather than one per file.
+BULK_LOOKUP_THRESHOLD = 200
+FILES_TAG_MAX_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class LandingCursor:
+    """Where the next tick lists from, per data set, and when the whole landing zone was last listed."""
+
+    start_after: dict[str, str] = field(default_factory=dict)
+    listed_all_at: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> LandingCursor:
+        if not text:
+            return cls()
+        state = json.loads(text)
+        return cls(dict(state.get("start_after", {})), state.get("listed_all_at"))
+
+    def serialize(self) -> str:
+        return json.dumps({"start_after": self.start_after, "listed_all_at": self.listed_all_at}, sort_keys=True)
+
+
+@dataclass
+class LandingScan:
+    new: list[StoredObject]
+    cursor: LandingCursor
+    full_listing: bool
+    list_calls: int = 0
+    objects_listed: int = 0
+    waiting_incomplete: list[str] = field(default_factory=list)
+
+
+def scan_landing(
+    store: Store,
+    cursor: LandingCursor,
+    now: float,
+    is_known: Callable[[Sequence[str]], set[str]],
+    full_listing_interval: float = FULL_LISTING_INTERVAL_SECONDS,
+) -> LandingScan:
+    """The file versions in landing not requested before, and the cursor for the next tick.
+
+    `is_known` answers which of the given file version ids were already requested.
+    """
+    full = cursor.listed_all_at is None or now - cursor.listed_all_at >= full_listing_interval
+    scan = LandingScan(new=[], cursor=cursor, full_listing=full)
+    start_after: dict[str, str] = {} if full else dict(cursor.start_after)
+    candidates: list[StoredObject] = []
+    for dataset in DATASETS:
+        previous = None if full else cursor.start_after.get(dataset)
+        keys: list[str] = []
+        for page in store.list_pages(f"{LANDING}/{dataset}", start_after=previous):
+            scan.list_calls += 1
+            keys.extend(obj.key for obj in page)
+            for obj in page:
+                if is_complete_data_file(obj):
+                    candidates.append(obj)
+                else:
+                    scan.waiting_incomplete.append(obj.key)
+        scan.objects_listed += len(keys)
+        # One key behind the last one seen: the next tick lists that key again (re-uploads).
+        if len(keys) >= 2:
+            start_after[dataset] = keys[-2]
+        elif previous is not None:
+            start_after[dataset] = previous
+    known = is_known([obj.version_id for obj in candidates]) if candidates else set()
+    scan.new = [obj for obj in candidates if obj.version_id not in known]
+    scan.cursor = LandingCursor(start_after, now if full else cursor.listed_all_at)
+    return scan
+
+
+def batches(objects: Iterable[StoredObject], max_files: int) -> list[list[StoredObject]]:
+    """Parents' files first (data-set order), then by key; at most `max_files` per batch."""
+    ordered = sorted(objects, key=lambda o: (DATASETS.index(dataset_of(o)), o.key))
+    return [ordered[i : i + max_files] for i in range(0, len(ordered), max_files)]
+
+
+def dataset_of(obj: StoredObject) -> str:
+    return obj.key.split("/")[1]
+
+
+def run_request(batch: list[StoredObject]) -> RunRequest:
+    """One run: the raw ingestion of the batch's data sets, with the file versions named in config."""
+    keys = [landed_files.partition_key(obj.version_id) for obj in batch]
+    datasets = [d for d in DATASETS if any(dataset_of(obj) == d for obj in batch)]
+    files_tag = ",".join(keys)
+    if len(files_tag) > FILES_TAG_MAX_CHARS:
+        files_tag = files_tag[:FILES_TAG_MAX_CHARS].rsplit(",", 1)[0] + f",... ({len(keys)} files)"
+    return RunRequest(
+        run_key="landing-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
+        asset_selection=[raw_key(d) for d in datasets],
+        run_config=RunConfig(
+            ops={
+                raw_key(d).to_python_identifier(): RawIngestConfig(files=[k for k in keys if k.startswith(f"{d}/")])
+                for d in datasets
+            }
+        ),
+        tags={
+            "lakehouse/trigger": "landing_files_sensor",
+            "lakehouse/file_count": str(len(keys)),
+            "lakehouse/files": files_tag,
+        },
+    )
+
+
+def known_versions(context: SensorEvaluationContext) -> Callable[[Sequence[str]], set[str]]:
+    name = landed_files.landed_files_partitions.name
+
+    def lookup(version_ids: Sequence[str]) -> set[str]:
+        if len(version_ids) > BULK_LOOKUP_THRESHOLD:
+            keys = set(context.instance.get_dynamic_partitions(name))
+            return {v for v in version_ids if landed_files.partition_key(v) in keys}
+        return {v for v in version_ids if context.instance.has_dynamic_partition(name, landed_files.partition_key(v))}
+
+    return lookup
+
+
+def evaluate_landing(
+    context: SensorEvaluationContext,
+    store: Store,
+    now: float,
+    max_files_per_run: int = MAX_FILES_PER_RUN,
+    full_listing_interval: float = FULL_LISTING_INTERVAL_SECONDS,
+) -> SensorResult:
+    """One tick: list, compare with what was requested, and request runs for the new versions."""
+    cursor = LandingCursor.parse(context.cursor)
+    scan = scan_landing(store, cursor, now, known_versions(context), full_listing_interval)
+    listing = (
+        f"{scan.objects_listed} objects in {scan.list_calls} list calls, "
+        f"{'full listing' if scan.full_listing else 'listing after the cursor'}"
+    )
+    context.log.info(f"landing: {len(scan.new)} new file versions; {listing}")
+    if not scan.new:
+        waiting = (
+            f"; {len(scan.waiting_incomplete)} incomplete or hidden files waiting (e.g. {scan.waiting_incomplete[0]})"
+            if scan.waiting_incomplete
+            else ""
+        )
+        return SensorResult(
+            skip_reason=SkipReason(f"No new files in {LANDING}/ ({listing}){waiting}."),
+            cursor=scan.cursor.serialize(),
+        )
+    return SensorResult(
+        run_requests=[run_request(batch) for batch in batches(scan.new, max_files_per_run)],
+        dynamic_partitions_requests=[
+            landed_files.landed_files_partitions.build_add_request(
+                [landed_files.partition_key(obj.version_id) for obj in scan.new]
+            )
+        ],
+        cursor=scan.cursor.serialize(),
+    )
+
+
+@sensor(
+    name="landing_files_sensor",
+    description=(
+        "Watches landing/<dataset>/ for new file versions (key + ETag/MD5) and requests one raw-ingestion "
+        "run per batch; processed tables and the archive follow by declarative automation."
+    ),
+    target=AssetSelection.assets(*[raw_key(d) for d in DATASETS]),
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+)
+def landing_files_sensor(context: SensorEvaluationContext, lakehouse: LakehouseResource) -> SensorResult:
+    return evaluate_landing(context, lakehouse.store(), time.time())
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "lakehouse_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    run_tags={"lakehouse/trigger": "automation"},
+    description="Evaluates the assets' automation conditions: processed tables and the archive follow raw.",
+)
+
+all_sensors = [landing_files_sensor, automation_sensor]

@@ -1,0 +1,185 @@
+"""The landing sensor, tick by tick, on a real Dagster instance, against a local root and moto S3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+from dagster import DagsterInstance, SensorResult, build_sensor_context, instance_for_test
+
+from glue_scripts.storage import LocalStore, Store, open_store
+from lakehouse_assets import landed_files
+from lakehouse_assets.sensors import LandingCursor, evaluate_landing
+
+HOUR = 3600.0
+PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with instance_for_test() as test_instance:
+        yield test_instance
+
+
+@dataclass
+class SensorDriver:
+    """Runs ticks like the daemon does: keeps the cursor and applies the partition requests."""
+
+    instance: DagsterInstance
+    store: Store
+    max_files_per_run: int = 100
+    full_listing_interval: float = HOUR
+    cursor: str | None = None
+    clock: float = 1_000_000.0
+    results: list[SensorResult] = field(default_factory=list)
+
+    def tick(self, after_seconds: float = 30.0) -> SensorResult:
+        self.clock += after_seconds
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        result = evaluate_landing(context, self.store, self.clock, self.max_files_per_run, self.full_listing_interval)
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        self.results.append(result)
+        return result
+
+    def requested_files(self, result: SensorResult) -> list[list[str]]:
+        """Per run request, the file keys named in its run config (without digests)."""
+        runs = []
+        for request in result.run_requests or []:
+            ops = request.run_config["ops"]
+            runs.append([key.split("#")[0] for op in ops.values() for key in op["config"]["files"]])
+        return runs
+
+
+def land(store: Store, key: str, text: str, mtime: float | None = None) -> None:
+    store.write_bytes(f"landing/{key}", text.encode())
+    if mtime is not None and isinstance(store, LocalStore):
+        os.utime(store.path / "landing" / key, (mtime, mtime))
+
+
+def products(rows: int, start: int = 1) -> str:
+    return PRODUCTS_HEADER + "".join(f"{i},1,dairy,item {i}\n" for i in range(start, start + rows))
+
+
+@pytest.fixture
+def driver(instance: DagsterInstance, store: LocalStore) -> SensorDriver:
+    return SensorDriver(instance, store)
+
+
+def test_new_files_of_several_data_sets_become_one_run_with_parents_first(driver: SensorDriver) -> None:
+    land(driver.store, "order_items/2025-04-01.csv", "x\n")
+    land(driver.store, "orders/2025-04-01.csv", "x\n")
+    land(driver.store, "products/products.csv", products(2))
+    result = driver.tick()
+    assert len(result.run_requests) == 1
+    request = result.run_requests[0]
+    assert [k.to_user_string() for k in request.asset_selection] == ["raw/products", "raw/orders", "raw/order_items"]
+    assert driver.requested_files(result) == [
+        ["products/products.csv", "orders/2025-04-01.csv", "order_items/2025-04-01.csv"]
+    ]
+    assert request.tags["lakehouse/file_count"] == "3"
+    assert request.tags["lakehouse/trigger"] == "landing_files_sensor"
+    digest = driver.store.list("landing/products")[0].digest
+    assert request.run_config["ops"]["raw__products"]["config"]["files"] == [f"products/products.csv#{digest}"]
+    assert sorted(driver.instance.get_dynamic_partitions(landed_files.landed_files_partitions.name)) == sorted(
+        f"{o.key.removeprefix('landing/')}#{o.digest}"
+        for dataset in ("products", "orders", "order_items")
+        for o in driver.store.list(f"landing/{dataset}")
+    )
+    # Nothing new: a skip that says why and what was listed.
+    again = driver.tick()
+    assert again.run_requests is None or again.run_requests == []
+    assert again.skip_reason.skip_message == (
+        "No new files in landing/ (3 objects in 3 list calls, listing after the cursor)."
+    )
+
+
+def test_files_landing_in_the_same_second_as_the_last_one_seen_are_not_lost(driver: SensorDriver) -> None:
+    same_second = 1_700_000_000.0
+    land(driver.store, "orders/2025-04-01.csv", "a\n", mtime=same_second)
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-01.csv"]]
+    land(driver.store, "orders/2025-04-02.csv", "b\n", mtime=same_second)
+    land(driver.store, "orders/2025-04-03.csv", "c\n", mtime=same_second)
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv", "orders/2025-04-03.csv"]]
+
+
+def test_reupload_with_new_content_triggers_again_and_same_content_does_not(driver: SensorDriver) -> None:
+    land(driver.store, "products/a.csv", products(1))
+    land(driver.store, "products/b.csv", products(1))
+    assert driver.requested_files(driver.tick()) == [["products/a.csv", "products/b.csv"]]
+    # The last key seen, re-uploaded: the next ordinary tick lists it again.
+    land(driver.store, "products/b.csv", products(1))
+    assert driver.tick().run_requests in (None, [])
+    land(driver.store, "products/b.csv", products(2))
+    assert driver.requested_files(driver.tick()) == [["products/b.csv"]]
+    # An older key re-uploaded sorts before the cursor: found by the next full listing.
+    land(driver.store, "products/a.csv", products(3))
+    assert driver.tick().run_requests in (None, [])
+    assert driver.requested_files(driver.tick(after_seconds=HOUR)) == [["products/a.csv"]]
+    # Same content back under a key already seen: never requested again, even on a full listing.
+    land(driver.store, "products/a.csv", products(1))
+    assert driver.tick(after_seconds=HOUR).run_requests in (None, [])
+    assert len(driver.instance.get_dynamic_partitions("landed_files")) == 4
+
+
+def test_a_deleted_cursor_key_does_not_stop_the_listing(driver: SensorDriver) -> None:
+    for day in (1, 2, 3):
+        land(driver.store, f"orders/2025-04-0{day}.csv", f"{day}\n")
+    driver.tick()
+    assert LandingCursor.parse(driver.cursor).start_after == {"orders": "landing/orders/2025-04-02.csv"}
+    # The files the cursor points at are archived (gone from landing); new ones keep coming.
+    for day in (1, 2, 3):
+        driver.store.move(f"landing/orders/2025-04-0{day}.csv", f"archived/orders/2025-04-0{day}.csv")
+    land(driver.store, "orders/2025-04-04.csv", "4\n")
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-04.csv"]]
+
+
+def test_incomplete_uploads_wait_and_the_skip_says_so(driver: SensorDriver) -> None:
+    land(driver.store, "orders/2025-04-01.csv._COPYING_", "partial")
+    result = driver.tick()
+    assert result.skip_reason.skip_message == (
+        "No new files in landing/ (1 objects in 3 list calls, full listing); 1 incomplete or hidden files "
+        "waiting (e.g. landing/orders/2025-04-01.csv._COPYING_)."
+    )
+    driver.store.move("landing/orders/2025-04-01.csv._COPYING_", "landing/orders/2025-04-01.csv")
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-01.csv"]]
+
+
+def test_batches_are_capped_and_parents_come_first(driver: SensorDriver) -> None:
+    driver.max_files_per_run = 2
+    for day in (1, 2):
+        land(driver.store, f"order_items/2025-04-0{day}.csv", f"{day}\n")
+        land(driver.store, f"orders/2025-04-0{day}.csv", f"{day}\n")
+    land(driver.store, "products/products.csv", products(1))
+    result = driver.tick()
+    assert driver.requested_files(result) == [
+        ["products/products.csv", "orders/2025-04-01.csv"],
+        ["orders/2025-04-02.csv", "order_items/2025-04-01.csv"],
+        ["order_items/2025-04-02.csv"],
+    ]
+    assert len({request.run_key for request in result.run_requests}) == 3
+
+
+def test_on_s3_pagination_beyond_1000_keys_and_one_list_call_per_data_set_after(
+    instance: DagsterInstance, s3_root: str, tmp_path: Path
+) -> None:
+    store = open_store(s3_root)
+    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
+    client = boto3.client("s3")
+    for i in range(1_005):
+        client.put_object(Bucket=bucket, Key=f"{prefix}/landing/orders/2025-04-01-{i:05d}.csv", Body=f"{i}\n".encode())
+    driver = SensorDriver(instance, store, max_files_per_run=500)
+    result = driver.tick()
+    assert [len(files) for files in driver.requested_files(result)] == [500, 500, 5]
+    assert store.list_calls == 4  # orders: 2 pages; products, order_items: 1 each
+    land(store, "orders/2025-04-02.csv", "new\n")
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv"]]
+    assert store.list_calls == 7  # one call per data set, after the cursor
+    assert driver.tick().skip_reason.skip_message == (
+        "No new files in landing/ (2 objects in 3 list calls, listing after the cursor)."
+    )
