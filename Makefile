@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 dev: install
-	DAGSTER_HOME=$(CURDIR)/.dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+	$(BIN)/lakehouse dev --root $(ROOT)
 
 bench: install
 	$(BIN)/python benchmarks/bench_run.py

@@ -18,8 +18,6 @@ from typing import Any
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.storage import LANDING, open_store
 
-DEFAULT_DAGSTER_HOME = ".dagster"
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
@@ -31,6 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     land_parser.add_argument("source", type=Path)
     land_parser.add_argument("--root")
+    dev_parser = commands.add_parser(
+        "dev", help="start the Dagster UI and daemon (sensors, automation) on this root: `dagster dev`"
+    )
+    dev_parser.add_argument("--root")
+    dev_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    dev_parser.add_argument("--port", type=int, default=3000)
     query_parser = commands.add_parser("query", help="SQL over the processed tables (products, orders, order_items)")
     query_parser.add_argument("sql")
     query_parser.add_argument("--root")
@@ -43,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run()
         if args.command == "land":
             return land(args.source)
+        if args.command == "dev":
+            return dev(args.host, args.port)
         return query(args.sql, args.limit)
     except (FileNotFoundError, ValueError) as error:
         print(f"lakehouse: {error}", file=sys.stderr)
@@ -70,17 +76,25 @@ def land(source: Path) -> int:
     return 0
 
 
+def dev(host: str, port: int) -> int:
+    """Replace this process with `dagster dev` on the lakehouse's instance and code location."""
+    from lakehouse_assets.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    os.environ.setdefault("LAKEHOUSE_ROOT", root())
+    target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "lakehouse_assets.definitions"]
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    os.execv(dagster, [dagster, "dev", *target, "-h", host, "-p", str(port)])
+    return 0  # not reached
+
+
 def run() -> int:
     from dagster import DagsterInstance
 
     from lakehouse_assets.definitions import build_definitions
+    from lakehouse_assets.instance import ensure_dagster_home
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    instance_config = home / "dagster.yaml"
-    if not instance_config.exists():
-        # The default SQLite instance; a project-local instance does not phone home.
-        instance_config.write_text("telemetry:\n  enabled: false\n")
+    ensure_dagster_home()
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
         job = build_definitions(root=root()).resolve_job_def("lakehouse_job")
