@@ -3,13 +3,31 @@
 On AWS Glue the runtime provides Delta (`--datalake-formats delta`) and S3; locally the same
 settings come from here: the cached jars, the Delta extensions, UTC as the session time zone
 (timestamps without a zone are taken as UTC), S3A pointed at the standard AWS endpoint variables.
+
+S3A takes its credentials from the AWS default provider chain (environment, Java system
+properties, profile, container/instance role), never from this file. A session built before an
+endpoint was configured (a shared test session, a notebook) gets it afterwards from
+`apply_s3a_endpoint`, on its live Hadoop configuration.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from lakehouse_assets.spark_jars import jar_paths
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# The standard environment variables for the credentials, and the Java system properties under
+# which the same default provider chain looks for them inside the JVM.
+CREDENTIAL_SYSTEM_PROPERTIES = {
+    "AWS_ACCESS_KEY_ID": "aws.accessKeyId",
+    "AWS_SECRET_ACCESS_KEY": "aws.secretKey",
+    "AWS_SESSION_TOKEN": "aws.sessionToken",
+}
 
 
 def local_spark_conf(cores: int | None = None, driver_memory: str | None = None) -> dict[str, str]:
@@ -36,9 +54,65 @@ def local_spark_conf(cores: int | None = None, driver_memory: str | None = None)
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": ("com.amazonaws.auth.DefaultAWSCredentialsProviderChain"),
     }
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
-        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
-        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https")).lower()
+    conf.update({f"spark.hadoop.{key}": value for key, value in s3a_endpoint_settings(s3_endpoint()).items()})
     return conf
+
+
+def s3_endpoint(environ: Mapping[str, str] | None = None) -> str | None:
+    """The S3 endpoint boto3 would use: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else AWS itself."""
+    environ = os.environ if environ is None else environ
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def s3a_endpoint_settings(endpoint: str | None) -> dict[str, str]:
+    """Hadoop settings for an S3-compatible endpoint (moto, MinIO, LocalStack); none for AWS itself.
+
+    Such endpoints serve buckets by path, not by host name, and are usually plain http.
+    """
+    if not endpoint:
+        return {}
+    return {
+        "fs.s3a.endpoint": endpoint,
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+    }
+
+
+def apply_s3a_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """Point a running session's S3A at the environment's endpoint and credentials; returns the undo.
+
+    `local_spark_conf` reads `AWS_ENDPOINT_URL` when the session is built. A session built earlier
+    gets the endpoint here, on its live Hadoop configuration: file systems created from now on
+    (S3A caches one per bucket) use it. The JVM's own environment was fixed when it started, so
+    credentials that only this process's environment holds are handed over as the Java system
+    properties the same default provider chain reads next (`aws.accessKeyId`, ...); credentials
+    the JVM already sees in its environment are left alone.
+    """
+    environ = os.environ if environ is None else environ
+    jvm = spark.sparkContext._jvm
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    system = jvm.java.lang.System
+    previous_settings: dict[str, str | None] = {}
+    for key, value in s3a_endpoint_settings(s3_endpoint(environ)).items():
+        previous_settings[key] = hadoop.get(key)
+        hadoop.set(key, value)
+    previous_properties: dict[str, str | None] = {}
+    if not system.getenv("AWS_ACCESS_KEY_ID"):
+        for variable, name in CREDENTIAL_SYSTEM_PROPERTIES.items():
+            if environ.get(variable):
+                previous_properties[name] = system.getProperty(name)
+                system.setProperty(name, environ[variable])
+
+    def undo() -> None:
+        for key, value in previous_settings.items():
+            if value is None:
+                hadoop.unset(key)
+            else:
+                hadoop.set(key, value)
+        for name, value in previous_properties.items():
+            if value is None:
+                system.clearProperty(name)
+            else:
+                system.setProperty(name, value)
+
+    return undo
