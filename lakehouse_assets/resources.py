@@ -3,6 +3,11 @@
 `local` (the default) keeps everything on this machine: a folder root (`./lakehouse_data`, or
 `LAKEHOUSE_ROOT`) and an in-process Spark session with Delta from the cached jars. Other
 environments plug in here without touching an asset.
+
+An `s3://bucket/prefix` root gets its boto3 client from dagster-aws's `S3Resource`, nested in the
+lakehouse resource: region, endpoint (`AWS_ENDPOINT_URL` for moto, MinIO or LocalStack) and
+credentials come from boto3's standard chain unless set on it. The Spark side (s3a) reads the
+same environment (`spark_config`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 from typing import Any
 
 from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
 from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts.storage import Store, open_store
@@ -26,8 +32,17 @@ class LakehouseResource(ConfigurableResource):
     root: str = DEFAULT_ROOT
     # The rejection-rate check warns when a batch rejects more than this share of its rows.
     rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE
+    # The S3 client for an s3:// root; unset, boto3's defaults (region, AWS_ENDPOINT_URL, credentials chain).
+    s3: S3Resource
+
+    def __init__(self, **data: Any) -> None:
+        # Dagster drops a class-level default of a nested resource field, so the default is set here.
+        data.setdefault("s3", S3Resource())
+        super().__init__(**data)
 
     def store(self) -> Store:
+        if self.root.startswith("s3://"):
+            return open_store(self.root, self.s3.get_client())
         return open_store(self.root)
 
 
