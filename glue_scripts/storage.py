@@ -5,6 +5,13 @@ that is about files rather than tables — listing the landing zone, reading a h
 file to the archive or to quarantine — goes through a `Store`, so the pipeline never cares which
 kind of root it runs on. The S3 store uses plain boto3 so the same code runs on AWS Glue, in
 Dagster, and against any S3 endpoint (`AWS_ENDPOINT_URL`).
+
+A move is a copy, then a delete (S3 has no rename), so a crash in between leaves the file in both
+places, never in neither. Moves are therefore resumable: a target that already holds the source's
+content is not copied again, and `holds_copy_of` lets a caller tell that copy apart from another
+file that happens to have the same name. On S3 the copy is server side and multipart past
+`COPY_PART_BYTES` (a single CopyObject stops at 5 GB); a multipart copy gets a new ETag, so the
+copy carries the source's digest in its metadata (`SOURCE_DIGEST_METADATA`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,13 @@ REJECTED = "rejected"
 ARCHIVED = "archived"
 QUARANTINE = "quarantine"
 AUDIT = "audit"
+
+# User metadata on an S3 copy: the digest (ETag) of the object it was copied from.
+SOURCE_DIGEST_METADATA = "lakehouse-source-digest"
+# S3 server-side copies up to this size are one CopyObject request, larger ones multipart in parts of this size.
+COPY_PART_BYTES = 256 * 1024 * 1024
+# Object headers a copy keeps (S3 replaces them when the copy's metadata is replaced).
+COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType")
 
 
 @dataclass(frozen=True)
@@ -60,9 +74,19 @@ class Store(Protocol):
 
     def write_bytes(self, key: str, data: bytes) -> None: ...
 
-    def move(self, source_key: str, target_key: str) -> None: ...
+    def move(self, source_key: str, target_key: str) -> None:
+        """Copy, then delete; a target already holding the source's content is not copied again."""
+        ...
 
     def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> StoredObject | None:
+        """The file at `key` (digest as `list` reports it), or None."""
+        ...
+
+    def holds_copy_of(self, key: str, obj: StoredObject) -> bool:
+        """Whether `key` holds the content of `obj`: the copy of a move that has not deleted its source yet."""
+        ...
 
     def spark_path(self, key: str) -> str: ...
 
@@ -126,16 +150,28 @@ class LocalStore:
         os.replace(temporary, target)
 
     def move(self, source_key: str, target_key: str) -> None:
-        """Copy, then delete: a crash in between leaves both copies, never none."""
+        """Copy, then delete: a crash in between leaves both copies, never none; a rerun only deletes."""
         source, target = self._file(source_key), self._file(target_key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.tmp")
-        shutil.copy2(source, temporary)
-        os.replace(temporary, target)
+        if not (target.is_file() and _same_content(source, target)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp")
+            shutil.copy2(source, temporary)
+            os.replace(temporary, target)
         source.unlink()
 
     def exists(self, key: str) -> bool:
         return self._file(key).exists()
+
+    def stat(self, key: str) -> StoredObject | None:
+        file = self._file(key)
+        if not file.is_file():
+            return None
+        stat = file.stat()
+        return StoredObject(key, stat.st_size, _md5(file), datetime.fromtimestamp(stat.st_mtime, tz=UTC))
+
+    def holds_copy_of(self, key: str, obj: StoredObject) -> bool:
+        stored = self.stat(key)
+        return stored is not None and (stored.size, stored.digest) == (obj.size, obj.digest)
 
     def spark_path(self, key: str) -> str:
         return str(self._file(key))
@@ -144,17 +180,17 @@ class LocalStore:
 class S3Store:
     """A root at `s3://bucket/prefix`; files through boto3, tables through Spark's s3a."""
 
-    def __init__(self, root: str, client: Any | None = None) -> None:
+    def __init__(self, root: str, client: Any | None = None, copy_part_bytes: int = COPY_PART_BYTES) -> None:
         if not root.startswith("s3://"):
             raise ValueError(f"not an S3 root: {root!r}")
         self.root = root.rstrip("/")
         bucket, _, prefix = self.root.removeprefix("s3://").partition("/")
         self.bucket, self.prefix = bucket, prefix
-        if client is None:
-            import boto3
+        import boto3
+        from boto3.s3.transfer import TransferConfig
 
-            client = boto3.client("s3")
-        self.client = client
+        self.client = boto3.client("s3") if client is None else client
+        self.copy_config = TransferConfig(multipart_threshold=copy_part_bytes, multipart_chunksize=copy_part_bytes)
         self.list_calls = 0  # ListObjectsV2 requests made (the sensor reports them)
 
     def _object_key(self, key: str) -> str:
@@ -184,26 +220,72 @@ class S3Store:
             ]
 
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
+        from botocore.exceptions import ClientError
+
         arguments: dict[str, Any] = {"Bucket": self.bucket, "Key": self._object_key(key)}
         if max_bytes is not None:
+            if max_bytes <= 0:
+                return b""  # S3 ignores an invalid range and would send the whole object
             arguments["Range"] = f"bytes=0-{max_bytes - 1}"
-        return self.client.get_object(**arguments)["Body"].read()
+        try:
+            return self.client.get_object(**arguments)["Body"].read()
+        except ClientError as error:
+            # A range of an empty object is "not satisfiable" (416) on S3; a file read gives no bytes.
+            if max_bytes is not None and error.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""
+            raise
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._object_key(key), Body=data)
 
     def move(self, source_key: str, target_key: str) -> None:
-        """Copy, then delete: a crash in between leaves both copies, never none."""
-        self.client.copy_object(
-            Bucket=self.bucket,
-            Key=self._object_key(target_key),
-            CopySource={"Bucket": self.bucket, "Key": self._object_key(source_key)},
-        )
+        """Server-side copy (multipart when large), then delete; a rerun after a crash in between only deletes.
+
+        The copy is made only of the source version looked at (`CopySourceIfMatch`), keeps its
+        headers and metadata, and records its digest under `SOURCE_DIGEST_METADATA`.
+        """
+        source = self._head(source_key)
+        if source is None:
+            raise FileNotFoundError(f"no such object: {self.root}/{source_key}")
+        digest = _etag(source)
+        if not _is_copy(self._head(target_key), digest, source["ContentLength"]):
+            extra_args = {
+                **{header: source[header] for header in COPIED_HEADERS if header in source},
+                "Metadata": {**source.get("Metadata", {}), SOURCE_DIGEST_METADATA: digest},
+                "MetadataDirective": "REPLACE",
+                "CopySourceIfMatch": source["ETag"],
+            }
+            self.client.copy(
+                CopySource={"Bucket": self.bucket, "Key": self._object_key(source_key)},
+                Bucket=self.bucket,
+                Key=self._object_key(target_key),
+                ExtraArgs=extra_args,
+                Config=self.copy_config,
+            )
         self.client.delete_object(Bucket=self.bucket, Key=self._object_key(source_key))
 
     def exists(self, key: str) -> bool:
-        response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._object_key(key), MaxKeys=1)
-        return any(item["Key"] == self._object_key(key) for item in response.get("Contents", []))
+        return self._head(key) is not None
+
+    def stat(self, key: str) -> StoredObject | None:
+        head = self._head(key)
+        if head is None:
+            return None
+        return StoredObject(key, head["ContentLength"], _etag(head), head["LastModified"])
+
+    def holds_copy_of(self, key: str, obj: StoredObject) -> bool:
+        return _is_copy(self._head(key), obj.digest, obj.size)
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        """HeadObject, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._object_key(key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     def spark_path(self, key: str) -> str:
         return f"s3a://{self.bucket}/{self._object_key(key)}"
@@ -213,6 +295,21 @@ def open_store(root: str, s3_client: Any | None = None) -> Store:
     if root.startswith("s3://"):
         return S3Store(root, s3_client)
     return LocalStore(root)
+
+
+def _etag(head: dict[str, Any]) -> str:
+    return head["ETag"].strip('"')
+
+
+def _is_copy(head: dict[str, Any] | None, digest: str, size: int) -> bool:
+    """Whether a HeadObject response is of the object with `digest`, or of a copy made of it."""
+    if head is None or head["ContentLength"] != size:
+        return False
+    return digest in (_etag(head), head.get("Metadata", {}).get(SOURCE_DIGEST_METADATA))
+
+
+def _same_content(first: Path, second: Path) -> bool:
+    return first.stat().st_size == second.stat().st_size and _md5(first) == _md5(second)
 
 
 def _md5(file: Path) -> str:

@@ -15,6 +15,8 @@ from lakehouse_assets.spark_config import local_spark_conf
 REPO = Path(__file__).resolve().parents[1]
 LAB_DATA = REPO / "data" / "lab_apr_2025" / "csv"
 
+pytest_plugins = ["tests.s3_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:

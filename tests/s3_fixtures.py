@@ -1,0 +1,82 @@
+"""S3 for the tests: a moto server on 127.0.0.1, a real S3 API endpoint that boto3 and Spark's s3a both reach.
+
+A server rather than moto's in-process mock because s3a runs in the JVM: only HTTP reaches it. The
+server starts once per session on a free port; while it runs, the standard AWS variables point
+every client at it (`AWS_ENDPOINT_URL`, dummy credentials, a region), as they would at MinIO or
+LocalStack, and are restored afterwards. Each test that wants a root gets a fresh bucket.
+
+The session's Spark may have been built before the server existed, so `s3_spark` hands the
+endpoint and credentials to the running session (`apply_s3a_endpoint`) and takes them back after.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from pyspark.sql import SparkSession
+
+from lakehouse_assets.spark_config import apply_s3a_endpoint
+
+TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+# Variables that would send a client elsewhere or mix other credentials into the test ones.
+CLEARED_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The moto server's URL; the AWS environment points at it for the rest of the session."""
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.ERROR)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        with pytest.MonkeyPatch.context() as environment:
+            for variable in CLEARED_VARIABLES:
+                environment.delenv(variable, raising=False)
+            environment.setenv("AWS_ENDPOINT_URL", endpoint)
+            for variable, value in TEST_CREDENTIALS.items():
+                environment.setenv(variable, value)
+            yield endpoint
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    """A boto3 S3 client built the standard way (the environment names the endpoint)."""
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def s3_root(s3_client: Any) -> Iterator[str]:
+    """`s3://<fresh bucket>/lakehouse`; the bucket is emptied and removed afterwards."""
+    bucket = f"lakehouse-test-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}/lakehouse"
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3_client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+    s3_client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+def s3_spark(s3_endpoint: str, spark: SparkSession) -> Iterator[SparkSession]:
+    """The shared Spark session, with s3a pointed at the moto server."""
+    undo = apply_s3a_endpoint(spark)
+    yield spark
+    undo()
