@@ -173,7 +173,8 @@ def build_processing_asset(contract: DatasetContract):
             ),
             AssetSpec(
                 rejected_key(name),
-                deps=[raw_key(name)],
+                # Late-parent rejections are re-checked against the parents on every run.
+                deps=[raw_key(name), *[processed_key(parent) for parent in contract.parents]],
                 group_name="rejected",
                 kinds={"spark", "delta"},
                 description=(

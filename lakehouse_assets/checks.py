@@ -14,6 +14,7 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AutomationCondition,
     MetadataValue,
     asset_check,
 )
@@ -26,9 +27,15 @@ from glue_scripts.storage import PROCESSED, RAW, table_key
 from lakehouse_assets.assets import processed_key
 from lakehouse_assets.resources import LakehouseResource
 
+# A check runs whenever its table is materialized, in the same run. Giving checks a condition (rather
+# than letting them ride along) lets the automation sensor plan a child table, and the archive, in
+# the same tick as the parents whose blocking checks they wait for.
+AFTER_ITS_ASSET = AutomationCondition.eager()
+
 
 def build_primary_key_check(contract: DatasetContract) -> AssetChecksDefinition:
     @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
         name="primary_key",
         blocking=True,
@@ -53,6 +60,7 @@ def build_primary_key_check(contract: DatasetContract) -> AssetChecksDefinition:
 
 def build_foreign_key_check(contract: DatasetContract, fk: ForeignKey) -> AssetChecksDefinition:
     @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
         name=f"{fk.column}_in_{fk.parent}",
         blocking=True,
@@ -85,6 +93,7 @@ def _last_batch(lakehouse: LakehouseResource, pyspark: LazyPySparkResource, cont
 
 def build_reconciliation_check(contract: DatasetContract) -> AssetChecksDefinition:
     @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
         name="rows_reconciled",
         blocking=True,
@@ -108,6 +117,7 @@ def build_reconciliation_check(contract: DatasetContract) -> AssetChecksDefiniti
 
 def build_rejection_rate_check(contract: DatasetContract) -> AssetChecksDefinition:
     @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
         name="rejection_rate",
         description="Warns when the last batch rejected more than `rejection_warn_share` of its rows.",
