@@ -94,9 +94,10 @@ class RawIngestConfig(Config):
     files: list[str] | None = None  # `landing/files` partition keys: `<dataset>/<name>#<digest>`
 
 
-def build_raw_asset(contract: DatasetContract):
-    @asset(
-        key=raw_key(contract.name),
+def raw_spec(contract: DatasetContract) -> AssetSpec:
+    return AssetSpec(
+        raw_key(contract.name),
+        deps=[landed_files.LANDED_FILES_KEY],
         group_name="raw",
         kinds={"spark", "delta"},
         description=(
@@ -104,52 +105,68 @@ def build_raw_asset(contract: DatasetContract):
             "with source file, line, ingestion time and run id. Unreadable files go to `quarantine/`."
         ),
         metadata={"dagster/column_schema": table_schema(raw_schema(contract))},
-        deps=[landed_files.LANDED_FILES_KEY],
-        pool=pool(RAW, contract.name),
+        skippable=True,
     )
-    def raw_table(
-        context: AssetExecutionContext,
-        config: RawIngestConfig,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-    ) -> MaterializeResult:
+
+
+@multi_asset(
+    name="ingest_landed_files",
+    specs=[raw_spec(contract) for contract in CONTRACTS.values()],
+    can_subset=True,
+    pool=pool(RAW, "all"),
+)
+def ingest_landed_files(
+    context: AssetExecutionContext,
+    config: RawIngestConfig,
+    lakehouse: LakehouseResource,
+    pyspark: LazyPySparkResource,
+) -> Iterator[MaterializeResult]:
+    """One step loads the batch into every raw table it touches, then reports them together.
+
+    Reporting the raw tables at the end (not one by one) lets the automation sensor see the
+    batch as a whole and plan everything downstream as one run, parents before children.
+    """
+    results = []
+    for contract in CONTRACTS.values():
+        if raw_key(contract.name) not in context.selected_asset_keys:
+            continue
         requested = None
         if config.files is not None:
             requested = [landed_files.version_id(key) for key in config.files if key.startswith(f"{contract.name}/")]
-        moment = now()
         outcome = stages.ingest_landing(
-            pyspark.spark_session, lakehouse.store(), contract, context.run_id, moment, only_versions=requested
+            pyspark.spark_session, lakehouse.store(), contract, context.run_id, now(), only_versions=requested
         )
-        for version in outcome.not_in_landing:
-            context.log.warning(f"{version} is no longer in landing (replaced, archived or deleted): skipped")
-        landed_files.register(context.instance, outcome.versions.values())
-        for key, rows in outcome.rows_by_file.items():
-            context.log_event(
-                landed_files.file_observation(
-                    outcome.versions[key], {"stage": "raw", "dataset": contract.name, "rows_loaded": rows}
-                )
+        report_files(context, contract, outcome)
+        results.append(
+            MaterializeResult(
+                asset_key=raw_key(contract.name),
+                metadata={
+                    "files_ingested": len(outcome.rows_by_file),
+                    "rows_ingested": outcome.rows_ingested,
+                    "files_quarantined": len(outcome.quarantined),
+                    "quarantined": MetadataValue.json(outcome.quarantined),
+                    "files_already_ingested": len(outcome.already_ingested),
+                    "files_not_in_landing": MetadataValue.json(outcome.not_in_landing),
+                    "rows_by_file": MetadataValue.json(outcome.rows_by_file),
+                    "table_version": outcome.table_version,
+                },
             )
-        for key, reason in outcome.quarantined.items():
-            context.log.warning(f"quarantined {key}: {reason}")
-            context.log_event(
-                landed_files.file_observation(
-                    outcome.versions[key], {"stage": "quarantined", "dataset": contract.name, "reason": reason}
-                )
-            )
-        return MaterializeResult(
-            metadata={
-                "files_ingested": len(outcome.rows_by_file),
-                "rows_ingested": outcome.rows_ingested,
-                "files_quarantined": len(outcome.quarantined),
-                "quarantined": MetadataValue.json(outcome.quarantined),
-                "files_already_ingested": len(outcome.already_ingested),
-                "files_not_in_landing": MetadataValue.json(outcome.not_in_landing),
-                "rows_by_file": MetadataValue.json(outcome.rows_by_file),
-                "table_version": outcome.table_version,
-            }
         )
+    yield from results
 
-    return raw_table
+
+def report_files(context: AssetExecutionContext, contract: DatasetContract, outcome: stages.IngestOutcome) -> None:
+    """Per landed file: its partition of `landing/files`, and an event saying what became of it."""
+    for version in outcome.not_in_landing:
+        context.log.warning(f"{version} is no longer in landing (replaced, archived or deleted): skipped")
+    landed_files.register(context.instance, outcome.versions.values())
+    for key, rows in outcome.rows_by_file.items():
+        metadata = {"stage": "raw", "dataset": contract.name, "rows_loaded": rows}
+        context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
+    for key, reason in outcome.quarantined.items():
+        context.log.warning(f"quarantined {key}: {reason}")
+        metadata = {"stage": "quarantined", "dataset": contract.name, "reason": reason}
+        context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
 
 
 def build_processing_asset(contract: DatasetContract):
@@ -278,6 +295,5 @@ def markdown_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-raw_assets = [build_raw_asset(contract) for contract in CONTRACTS.values()]
 processing_assets = [build_processing_asset(contract) for contract in CONTRACTS.values()]
-all_assets = [landed_files.landed_files_spec, *raw_assets, *processing_assets, archived_landed_files]
+all_assets = [landed_files.landed_files_spec, ingest_landed_files, *processing_assets, archived_landed_files]

@@ -50,7 +50,7 @@ from glue_scripts.contracts import DATASETS
 from glue_scripts.landing import is_complete_data_file
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
-from lakehouse_assets.assets import RawIngestConfig, raw_key
+from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
 from lakehouse_assets.resources import LakehouseResource
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
@@ -133,6 +133,10 @@ def batches(objects: Iterable[StoredObject], max_files: int) -> list[list[Stored
     return [ordered[i : i + max_files] for i in range(0, len(ordered), max_files)]
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def dataset_of(obj: StoredObject) -> str:
     return obj.key.split("/")[1]
 
@@ -147,12 +151,7 @@ def run_request(batch: list[StoredObject]) -> RunRequest:
     return RunRequest(
         run_key="landing-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
         asset_selection=[raw_key(d) for d in datasets],
-        run_config=RunConfig(
-            ops={
-                raw_key(d).to_python_identifier(): RawIngestConfig(files=[k for k in keys if k.startswith(f"{d}/")])
-                for d in datasets
-            }
-        ),
+        run_config=RunConfig(ops={ingest_landed_files.node_def.name: RawIngestConfig(files=keys)}),
         tags={
             "lakehouse/trigger": "landing_files_sensor",
             "lakehouse/file_count": str(len(keys)),
@@ -184,13 +183,14 @@ def evaluate_landing(
     cursor = LandingCursor.parse(context.cursor)
     scan = scan_landing(store, cursor, now, known_versions(context), full_listing_interval)
     listing = (
-        f"{scan.objects_listed} objects in {scan.list_calls} list calls, "
+        f"{plural(scan.objects_listed, 'object')} in {plural(scan.list_calls, 'list call')}, "
         f"{'full listing' if scan.full_listing else 'listing after the cursor'}"
     )
-    context.log.info(f"landing: {len(scan.new)} new file versions; {listing}")
+    context.log.info(f"landing: {plural(len(scan.new), 'new file version')}; {listing}")
     if not scan.new:
         waiting = (
-            f"; {len(scan.waiting_incomplete)} incomplete or hidden files waiting (e.g. {scan.waiting_incomplete[0]})"
+            f"; {plural(len(scan.waiting_incomplete), 'incomplete or hidden file')} waiting "
+            f"(e.g. {scan.waiting_incomplete[0]})"
             if scan.waiting_incomplete
             else ""
         )

@@ -85,7 +85,7 @@ def test_new_files_of_several_data_sets_become_one_run_with_parents_first(driver
     assert request.tags["lakehouse/file_count"] == "3"
     assert request.tags["lakehouse/trigger"] == "landing_files_sensor"
     digest = driver.store.list("landing/products")[0].digest
-    assert request.run_config["ops"]["raw__products"]["config"]["files"] == [f"products/products.csv#{digest}"]
+    assert request.run_config["ops"]["ingest_landed_files"]["config"]["files"][0] == f"products/products.csv#{digest}"
     assert sorted(driver.instance.get_dynamic_partitions(landed_files.landed_files_partitions.name)) == sorted(
         f"{o.key.removeprefix('landing/')}#{o.digest}"
         for dataset in ("products", "orders", "order_items")
@@ -143,7 +143,7 @@ def test_incomplete_uploads_wait_and_the_skip_says_so(driver: SensorDriver) -> N
     land(driver.store, "orders/2025-04-01.csv._COPYING_", "partial")
     result = driver.tick()
     assert result.skip_reason.skip_message == (
-        "No new files in landing/ (1 objects in 3 list calls, full listing); 1 incomplete or hidden files "
+        "No new files in landing/ (1 object in 3 list calls, full listing); 1 incomplete or hidden file "
         "waiting (e.g. landing/orders/2025-04-01.csv._COPYING_)."
     )
     driver.store.move("landing/orders/2025-04-01.csv._COPYING_", "landing/orders/2025-04-01.csv")
@@ -181,5 +181,5 @@ def test_on_s3_pagination_beyond_1000_keys_and_one_list_call_per_data_set_after(
     assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv"]]
     assert store.list_calls == 7  # one call per data set, after the cursor
     assert driver.tick().skip_reason.skip_message == (
-        "No new files in landing/ (2 objects in 3 list calls, listing after the cursor)."
+        "No new files in landing/ (1 object in 3 list calls, listing after the cursor)."
     )
