@@ -10,6 +10,20 @@ ROOT ?= ./lakehouse_data
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
+	@# The browser tests (tests/lakehouse_assets/test_ui.py) drive Debian's chromium; they skip without it.
+	@if [ -z "$$LAKEHOUSE_CHROMIUM" ] && ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	  else sudo="none"; fi; \
+	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || echo "could not install chromium: the browser tests will skip"; \
+	  else \
+	    echo "chromium not found (and no apt-get as root or passwordless sudo): the browser tests will skip;" \
+	      "install it with 'sudo apt-get install -y chromium' or set LAKEHOUSE_CHROMIUM"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
