@@ -1,0 +1,339 @@
+"""The Dagster UI in a real browser: what an operator sees after `lakehouse run` and `dagster dev`.
+
+One module-scoped fixture lands the lab data, runs the pipeline with the `lakehouse` CLI into a
+temporary root and `DAGSTER_HOME`, and starts `dagster dev` on a free localhost port; the tests
+drive headless Chromium (Debian's `chromium`, or `LAKEHOUSE_CHROMIUM`) through Playwright's sync
+API. Playwright is launched with `executable_path`: its own browser downloads are never used.
+
+Screenshots go to `test-output/ui/`; with `LAKEHOUSE_UPDATE_SCREENSHOTS=1` the ones the README
+shows are copied to `docs/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.conftest import LAB_DATA, REPO
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]' (or make install)"
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, Request
+
+pytestmark = pytest.mark.slow
+
+OUTPUT = REPO / "test-output" / "ui"
+README_SCREENSHOTS = REPO / "docs" / "screenshots"
+# The screenshots the README shows; LAKEHOUSE_UPDATE_SCREENSHOTS=1 copies them to docs/screenshots/.
+IN_README = ("asset_graph.png", "processed_graph.png", "order_items_checks.png")
+PROCESSED_TABLES = ("orders", "products", "order_items")
+ORDER_ITEMS_CHECKS = ("primary_key", "order_id_in_orders", "product_id_in_products", "rows_reconciled")
+SENSORS = ("landing_files_sensor", "lakehouse_automation")
+RUN_TIMEOUT_S = 900
+START_TIMEOUT_S = 300
+UI_TIMEOUT_MS = 60_000
+
+
+def chromium_executable() -> str | None:
+    """`LAKEHOUSE_CHROMIUM`, else Debian's `chromium` on PATH."""
+    return os.environ.get("LAKEHOUSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(base_url: str, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{base_url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def run_cli(env: dict[str, str], log: Path, *args: str) -> None:
+    """Run the venv's `lakehouse` command; its output goes to `log`."""
+    with log.open("a") as out:
+        completed = subprocess.run(
+            [str(Path(sys.executable).parent / "lakehouse"), *args],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    assert completed.returncode == 0, f"lakehouse {' '.join(args)} exited {completed.returncode}:\n{tail(log)}"
+
+
+def wait_for_code_location(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the webserver answers and the `lakehouse` code location is loaded."""
+    query = (
+        "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
+        " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    state = "no answer"
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"dagster dev exited {process.returncode}:\n{tail(log)}"
+        try:
+            entries = graphql(base_url, query)["data"]["workspaceOrError"]["locationEntries"]
+        except (OSError, KeyError, TypeError, ValueError) as error:
+            state = f"no answer ({error})"
+        else:
+            entry = next((entry for entry in entries if entry["name"] == "lakehouse"), None)
+            loaded = entry and entry["loadStatus"] == "LOADED" and entry["locationOrLoadError"]
+            if loaded and loaded["__typename"] == "PythonError":
+                pytest.fail(f"the lakehouse code location failed to load: {loaded['message']}")
+            if loaded and loaded["__typename"] == "RepositoryLocation":
+                return
+            state = f"code location: {entry}"
+        time.sleep(2)
+    pytest.fail(f"dagster dev not ready after {START_TIMEOUT_S} s ({state}):\n{tail(log)}")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop `dagster dev` and all it started (webserver, daemon, code servers): its whole process group."""
+    pgid = process.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip(
+            "no Chromium: install Debian's chromium (`apt-get install -y chromium`; `make install` tries it) "
+            "or set LAKEHOUSE_CHROMIUM to a Chromium binary"
+        )
+    return executable
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Land the lab data, run the pipeline, start `dagster dev` on it; yields the UI's base URL."""
+    workdir = tmp_path_factory.mktemp("ui")
+    root, home = workdir / "lakehouse", workdir / "dagster_home"
+    home.mkdir()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "LAKEHOUSE_ROOT": str(root),
+        "DAGSTER_HOME": str(home),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    run_log = OUTPUT / "lakehouse.log"
+    run_log.unlink(missing_ok=True)
+    run_cli(env, run_log, "land", str(LAB_DATA), "--root", str(root))
+    run_cli(env, run_log, "run", "--root", str(root))
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    dev_log = OUTPUT / "dagster-dev.log"
+    with dev_log.open("w") as out:
+        process = subprocess.Popen(
+            [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_code_location(base_url, process, dev_log)
+        # The community sign-up dialog the UI opens on localhost: mark it seen, as its Skip button does.
+        graphql(base_url, "mutation { setNuxSeen }")
+        yield base_url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, dagster_ui: str) -> Iterator[Browser]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class UI:
+    """One browser page on the Dagster UI, with the requests it has in flight."""
+
+    page: Page
+    base_url: str
+    in_flight: set[Request] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.page.on("request", self._started)
+        self.page.on("requestfinished", self._ended)
+        self.page.on("requestfailed", self._ended)
+
+    def _started(self, request: Request) -> None:
+        self.in_flight.add(request)
+
+    def _ended(self, request: Request) -> None:
+        self.in_flight.discard(request)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base_url + path)
+        self.settle()
+
+    def settle(self, quiet_ms: int = 1000) -> None:
+        """Wait until no request has been in flight for `quiet_ms` (the UI polls, so never forever)."""
+        deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+        quiet = 0
+        while quiet < quiet_ms and time.monotonic() < deadline:
+            self.page.wait_for_timeout(100)
+            quiet = 0 if self.in_flight else quiet + 100
+
+    def screenshot(self, name: str) -> Path:
+        path = OUTPUT / name
+        self.page.screenshot(path=path)
+        if name in IN_README and os.environ.get("LAKEHOUSE_UPDATE_SCREENSHOTS") == "1":
+            README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, README_SCREENSHOTS / name)
+        return path
+
+
+@pytest.fixture
+def ui(browser: Browser, dagster_ui: str) -> Iterator[UI]:
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, timezone_id="UTC", locale="en-US")
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    sync_api.expect.set_options(timeout=UI_TIMEOUT_MS)
+    try:
+        yield UI(context.new_page(), dagster_ui)
+    finally:
+        context.close()
+
+
+def graph_url(selection: str = "") -> str:
+    return "/asset-groups" + (f"~{quote(selection)}" if selection else "")
+
+
+def graph_node(ui: UI, name: str) -> Locator:
+    """The node of the asset named `name` in the lineage graph (an SVG foreignObject)."""
+    return ui.page.locator("foreignObject").filter(has=ui.page.get_by_text(name, exact=True))
+
+
+def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
+    page, expect = ui.page, sync_api.expect
+
+    # The whole graph, every group expanded.
+    ui.open(graph_url())
+    expect(page.get_by_role("button", name=re.compile(r"Materialize all"))).to_be_visible()
+    page.get_by_role("button", name="settings", exact=True).click()
+    expand = page.get_by_role("menuitem", name=re.compile("Expand all groups"))
+    if expand.count():
+        expand.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="panel_show_right", exact=True).click()  # hide the asset tree
+    ui.settle()
+    for group in ("raw", "processed", "rejected"):
+        expect(graph_node(ui, group).first).to_be_visible()
+    for name in PROCESSED_TABLES:
+        expect(graph_node(ui, name).first).to_be_visible()
+    ui.screenshot("asset_graph.png")
+
+    # The processed group alone: each table materialized, all its checks passed.
+    ui.open(graph_url('group:"processed"'))
+    for name in PROCESSED_TABLES:
+        node = graph_node(ui, name)
+        expect(node).to_have_count(1)
+        expect(node).to_contain_text("Materialized")
+        expect(node).to_contain_text(re.compile(r"Asset checks\s*(\d+) / \1 Passed"))
+    expect(page.get_by_text(re.compile(r"^Loading"))).to_have_count(0)
+    ui.screenshot("processed_graph.png")
+
+    # The catalog lists them under their keys; the order_items page shows the run's row count.
+    ui.open("/assets")
+    for name in PROCESSED_TABLES:
+        expect(page.locator(f'a[href="/assets/processed/{name}"]').first).to_be_visible()
+    ui.screenshot("catalog.png")
+    ui.open("/assets/processed/order_items")
+    expect(page.get_by_role("tab", name="Checks")).to_be_visible()
+    expect(page.locator("body")).to_contain_text(re.compile(r"Row count\s*40,803"))
+    ui.screenshot("order_items.png")
+
+
+def test_order_items_checks_passed(ui: UI) -> None:
+    page, expect = ui.page, sync_api.expect
+
+    ui.open("/assets/processed/order_items?view=checks")
+    expect(page.get_by_role("tab", name="Checks")).to_have_attribute("aria-selected", "true")
+    heading = page.get_by_text(re.compile(r"^Checks \((\d+)\)$"))
+    expect(heading).to_be_visible()
+    total = int(re.search(r"\d+", heading.inner_text()).group())
+    assert total >= len(ORDER_ITEMS_CHECKS)
+    # Every check listed says Succeeded, and the four blocking ones are there.
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(total)
+    for check in ORDER_ITEMS_CHECKS:
+        expect(page.get_by_title(check, exact=True).first).to_be_visible()
+    ui.settle()
+    ui.screenshot("order_items_checks.png")
+
+    # Each check's own panel: its latest execution passed.
+    for check in ORDER_ITEMS_CHECKS:
+        ui.open(f"/assets/processed/order_items?view=checks&checkDetail={check}")
+        expect(page.locator("body")).to_contain_text(re.compile(r"Latest execution\s*Evaluation result\s*Passed"))
+        expect(page.locator("body")).to_contain_text(re.compile(r"This is a\s*blocking\s*asset check"))
+
+
+def test_sensors_running(ui: UI) -> None:
+    page, expect = ui.page, sync_api.expect
+
+    ui.open("/automation")
+    expect(page.get_by_role("textbox", name="Search and filter automations")).to_be_visible()
+    ui.screenshot("sensors.png")
+    for sensor in SENSORS:
+        expect(page.locator(f'a[href$="/sensors/{sensor}"]')).to_be_visible()
+    for sensor in SENSORS:
+        ui.open(f"/locations/lakehouse/sensors/{sensor}")
+        expect(page.get_by_role("row", name="Running").get_by_role("checkbox")).to_be_checked()
+        ui.screenshot(f"sensor_{sensor}.png")
