@@ -18,7 +18,9 @@ landing in the same second are never lost (unlike the `since_key`/LastModified a
 `dagster_aws.s3.sensor.get_s3_keys`, dagster issue 22892). Names that sort before the cursor
 (out-of-order names, re-uploads of older keys) are found by a full listing every
 `full_listing_interval` seconds (default 5 min; Auto Loader's `backfillInterval` idea). The landing
-zone drains as files are archived, so that full listing is normally short.
+zone drains as files are archived, so that full listing is normally short; when it is not (a
+backlog of 100,000 files), it lists at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES` pages (default 50,
+i.e. 50,000 keys) per tick and resumes on the next, so no tick comes near Dagster's 60 s timeout.
 
 Files found together become one run (at most `max_files_per_run` files each, parents' files
 first). Everything downstream of raw follows through declarative automation: the automation
@@ -56,6 +58,8 @@ from lakehouse_assets.resources import LakehouseResource
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
 MAX_FILES_PER_RUN = int(os.environ.get("LAKEHOUSE_MAX_FILES_PER_RUN", "100"))
 FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", "300"))
+# A full listing lists at most this many pages (1,000 keys each on S3) per tick, then resumes.
+MAX_FULL_LISTING_PAGES = int(os.environ.get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", "50"))
 # Above this many candidates, the known versions are read in one query rather than one per file.
 BULK_LOOKUP_THRESHOLD = 200
 FILES_TAG_MAX_CHARS = 1000
@@ -63,20 +67,25 @@ FILES_TAG_MAX_CHARS = 1000
 
 @dataclass(frozen=True)
 class LandingCursor:
-    """Where the next tick lists from, per data set, and when the whole landing zone was last listed."""
+    """Where the next tick lists from, per data set, and the state of the periodic full listing."""
 
     start_after: dict[str, str] = field(default_factory=dict)
-    listed_all_at: float | None = None
+    listed_all_at: float | None = None  # when the last full listing finished
+    # A full listing in progress: per data set still to list, the key it continues after ("" = start).
+    full_listing: dict[str, str] | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> LandingCursor:
         if not text:
             return cls()
         state = json.loads(text)
-        return cls(dict(state.get("start_after", {})), state.get("listed_all_at"))
+        return cls(dict(state.get("start_after", {})), state.get("listed_all_at"), state.get("full_listing"))
 
     def serialize(self) -> str:
-        return json.dumps({"start_after": self.start_after, "listed_all_at": self.listed_all_at}, sort_keys=True)
+        return json.dumps(
+            {"start_after": self.start_after, "listed_all_at": self.listed_all_at, "full_listing": self.full_listing},
+            sort_keys=True,
+        )
 
 
 @dataclass
@@ -95,18 +104,28 @@ def scan_landing(
     now: float,
     is_known: Callable[[Sequence[str]], set[str]],
     full_listing_interval: float = FULL_LISTING_INTERVAL_SECONDS,
+    max_full_listing_pages: int = MAX_FULL_LISTING_PAGES,
 ) -> LandingScan:
     """The file versions in landing not requested before, and the cursor for the next tick.
 
-    `is_known` answers which of the given file version ids were already requested.
+    `is_known` answers which of the given file version ids were already requested. A full listing
+    lists at most `max_full_listing_pages` pages per tick and goes on where it stopped on the next
+    tick, so a tick stays short however large the landing zone grows.
     """
-    full = cursor.listed_all_at is None or now - cursor.listed_all_at >= full_listing_interval
-    scan = LandingScan(new=[], cursor=cursor, full_listing=full)
-    start_after: dict[str, str] = {} if full else dict(cursor.start_after)
+    sweep = dict(cursor.full_listing) if cursor.full_listing is not None else None
+    if sweep is None and (cursor.listed_all_at is None or now - cursor.listed_all_at >= full_listing_interval):
+        sweep = dict.fromkeys(DATASETS, "")
+    scan = LandingScan(new=[], cursor=cursor, full_listing=sweep is not None)
+    start_after = dict(cursor.start_after)
     candidates: list[StoredObject] = []
+    budget = max_full_listing_pages
     for dataset in DATASETS:
-        previous = None if full else cursor.start_after.get(dataset)
+        sweeping = sweep is not None and dataset in sweep
+        if sweeping and budget <= 0:
+            continue  # this tick's share of the full listing is spent; the next tick goes on
+        previous = (sweep[dataset] or None) if sweep is not None and sweeping else start_after.get(dataset)
         keys: list[str] = []
+        finished = True
         for page in store.list_pages(f"{LANDING}/{dataset}", start_after=previous):
             scan.list_calls += 1
             keys.extend(obj.key for obj in page)
@@ -115,15 +134,32 @@ def scan_landing(
                     candidates.append(obj)
                 else:
                     scan.waiting_incomplete.append(obj.key)
+            if sweeping:
+                budget -= 1
+                if budget <= 0 and page:
+                    finished = False
+                    break
         scan.objects_listed += len(keys)
+        if sweeping and sweep is not None:
+            if not finished:
+                sweep[dataset] = keys[-1]
+                continue
+            del sweep[dataset]
         # One key behind the last one seen: the next tick lists that key again (re-uploads).
         if len(keys) >= 2:
             start_after[dataset] = keys[-2]
         elif previous is not None:
             start_after[dataset] = previous
+        elif sweeping:
+            start_after.pop(dataset, None)
     known = is_known([obj.version_id for obj in candidates]) if candidates else set()
     scan.new = [obj for obj in candidates if obj.version_id not in known]
-    scan.cursor = LandingCursor(start_after, now if full else cursor.listed_all_at)
+    if sweep is None:
+        scan.cursor = LandingCursor(start_after, cursor.listed_all_at)
+    elif sweep:
+        scan.cursor = LandingCursor(start_after, cursor.listed_all_at, sweep)
+    else:
+        scan.cursor = LandingCursor(start_after, now)
     return scan
 
 
@@ -178,10 +214,11 @@ def evaluate_landing(
     now: float,
     max_files_per_run: int = MAX_FILES_PER_RUN,
     full_listing_interval: float = FULL_LISTING_INTERVAL_SECONDS,
+    max_full_listing_pages: int = MAX_FULL_LISTING_PAGES,
 ) -> SensorResult:
     """One tick: list, compare with what was requested, and request runs for the new versions."""
     cursor = LandingCursor.parse(context.cursor)
-    scan = scan_landing(store, cursor, now, known_versions(context), full_listing_interval)
+    scan = scan_landing(store, cursor, now, known_versions(context), full_listing_interval, max_full_listing_pages)
     listing = (
         f"{plural(scan.objects_listed, 'object')} in {plural(scan.list_calls, 'list call')}, "
         f"{'full listing' if scan.full_listing else 'listing after the cursor'}"

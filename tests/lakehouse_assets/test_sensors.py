@@ -33,6 +33,7 @@ class SensorDriver:
     store: Store
     max_files_per_run: int = 100
     full_listing_interval: float = HOUR
+    max_full_listing_pages: int = 50
     cursor: str | None = None
     clock: float = 1_000_000.0
     results: list[SensorResult] = field(default_factory=list)
@@ -40,7 +41,14 @@ class SensorDriver:
     def tick(self, after_seconds: float = 30.0) -> SensorResult:
         self.clock += after_seconds
         context = build_sensor_context(instance=self.instance, cursor=self.cursor)
-        result = evaluate_landing(context, self.store, self.clock, self.max_files_per_run, self.full_listing_interval)
+        result = evaluate_landing(
+            context,
+            self.store,
+            self.clock,
+            self.max_files_per_run,
+            self.full_listing_interval,
+            self.max_full_listing_pages,
+        )
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         self.cursor = result.cursor
@@ -182,4 +190,32 @@ def test_on_s3_pagination_beyond_1000_keys_and_one_list_call_per_data_set_after(
     assert store.list_calls == 7  # one call per data set, after the cursor
     assert driver.tick().skip_reason.skip_message == (
         "No new files in landing/ (1 object in 3 list calls, listing after the cursor)."
+    )
+
+
+def test_on_s3_a_full_listing_larger_than_a_tick_resumes_where_it_stopped(
+    instance: DagsterInstance, s3_root: str
+) -> None:
+    store = open_store(s3_root)
+    bucket, prefix = s3_root.removeprefix("s3://").split("/", 1)
+    client = boto3.client("s3")
+    for i in range(1_001):
+        client.put_object(Bucket=bucket, Key=f"{prefix}/landing/orders/2025-04-01-{i:05d}.csv", Body=f"{i}\n".encode())
+    land(store, "products/products.csv", products(1))
+    driver = SensorDriver(instance, store, max_files_per_run=2_000, max_full_listing_pages=2)
+    # Tick 1: products (one page) and the first 1,000 orders spend the budget; order_items waits.
+    assert [len(files) for files in driver.requested_files(driver.tick())] == [1_001]
+    assert store.list_calls == 2
+    assert LandingCursor.parse(driver.cursor).full_listing == {
+        "orders": "landing/orders/2025-04-01-00999.csv",
+        "order_items": "",
+    }
+    # Tick 2: the last order and order_items; the full listing is complete.
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-01-01000.csv"]]
+    cursor = LandingCursor.parse(driver.cursor)
+    assert (cursor.full_listing, cursor.listed_all_at) == (None, driver.clock)
+    assert cursor.start_after == {"orders": "landing/orders/2025-04-01-00999.csv"}
+    assert store.list_calls == 5  # tick 2 also lists products after its cursor
+    assert driver.tick().skip_reason.skip_message == (
+        "No new files in landing/ (2 objects in 3 list calls, listing after the cursor)."
     )
