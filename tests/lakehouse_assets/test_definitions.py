@@ -47,3 +47,38 @@ def test_checks_and_which_ones_block() -> None:
         ("processed/order_items", "rejection_rate"): False,
     }
     assert job.name == "lakehouse_job"
+
+
+def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> None:
+    from dagster import DefaultSensorStatus
+
+    sensors = {sensor.name: sensor.default_status for sensor in defs.sensors}
+    assert sensors == {
+        "landing_files_sensor": DefaultSensorStatus.RUNNING,
+        "lakehouse_automation": DefaultSensorStatus.RUNNING,
+    }
+    pools = {
+        node.name: node.pool
+        for assets_def in defs.resolve_asset_graph().assets_defs
+        if assets_def.is_executable and assets_def.keys
+        for node in [assets_def.node_def]
+    }
+    assert pools == {
+        "ingest_landed_files": "lakehouse_raw_all",
+        "process_products": "lakehouse_processed_products",
+        "process_orders": "lakehouse_processed_orders",
+        "process_order_items": "lakehouse_processed_order_items",
+        "archived__landed_files": "lakehouse_archive",
+    }
+
+
+def test_the_instance_gives_each_pool_one_slot(tmp_path, monkeypatch) -> None:
+    import yaml
+
+    from lakehouse_assets.instance import ensure_dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    home = ensure_dagster_home()
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["concurrency"] == {"pools": {"default_limit": 1, "granularity": "op"}}
+    assert config["telemetry"] == {"enabled": False}
