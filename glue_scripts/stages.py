@@ -168,6 +168,7 @@ def ingest_landing(
 
 
 def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) -> str:
+    """Move a refused file to quarantine with its reason; a rerun after a crash mid-move finishes that move."""
     target = free_key(store, f"{QUARANTINE}/{dataset}/{obj.name}", obj)
     store.write_bytes(f"{target}.reason.txt", f"{obj.key}: {reason}\n".encode())
     store.move(obj.key, target)
@@ -175,8 +176,13 @@ def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) 
 
 
 def free_key(store: Store, key: str, obj: StoredObject) -> str:
-    """`key`, or a sibling name with the content digest when another file already sits there."""
-    if not store.exists(key):
+    """Where `obj` goes: `key`, or a sibling name with the content digest when another file sits there.
+
+    A copy of `obj` itself at either name is the trace of a move that crashed after its copy and
+    before its delete: that name is returned again, so the rerun's move only deletes the source
+    instead of leaving a second, digest-suffixed copy.
+    """
+    if not store.exists(key) or store.holds_copy_of(key, obj):
         return key
     stem, dot, suffix = obj.name.partition(".")
     return posixpath.join(posixpath.dirname(key), f"{stem}.{obj.digest[:12]}{dot}{suffix}")
@@ -426,7 +432,12 @@ class ArchiveOutcome:
 def archive_landed(
     spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
 ) -> ArchiveOutcome:
-    """Move every landing file whose rows are accounted for (ledger: processed) to the archive."""
+    """Move every landing file whose rows are accounted for (ledger: processed) to the archive.
+
+    A file still in landing after a crash between a move's copy and its delete is finished here:
+    its archived copy is recognised by content (`free_key`), the source deleted, and the ledger
+    gets its one `archived` entry, which the crashed run never wrote.
+    """
     outcome = ArchiveOutcome(contract.name)
     objects = landing_files(store, contract.name)
     processed = ledger.versions_at_stage(

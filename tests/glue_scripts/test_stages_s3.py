@@ -1,0 +1,213 @@
+"""The stages on an S3 root (Spark + Delta over s3a, files over boto3, both against a moto server),
+and the moves of archive and quarantine surviving a crash between their copy and their delete, on
+both kinds of root.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from glue_scripts import ledger
+from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS, PRODUCTS
+from glue_scripts.delta_tables import read_table
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, quarantine_file, table_path
+from glue_scripts.storage import LocalStore, S3Store, Store
+
+NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
+DAY = "2025/04/20"
+PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
+ORDERS_HEADER = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+ITEMS_HEADER = (
+    "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+)
+
+
+@pytest.fixture(params=["local", "s3"])
+def spark_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[SparkSession, Store]:
+    if request.param == "local":
+        return request.getfixturevalue("spark"), LocalStore(tmp_path / "lakehouse")
+    store = S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
+    return request.getfixturevalue("s3_spark"), store
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "local":
+        return LocalStore(tmp_path / "lakehouse")
+    return S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
+
+
+def keys(store: Store, prefix: str) -> list[str]:
+    return [o.key for o in store.list(prefix)]
+
+
+def archived_entries(spark: SparkSession, store: Store, dataset: str) -> list[tuple[str, str, str]]:
+    rows = (
+        ledger.read_ledger(spark, store)
+        .where(f"dataset = '{dataset}' AND stage = '{ledger.STAGE_ARCHIVED}'")
+        .select("source_file", "run_id", "detail")
+        .collect()
+    )
+    return sorted(tuple(row) for row in rows)
+
+
+@pytest.mark.slow
+def test_landing_to_archive_on_s3(s3_spark: SparkSession, s3_root: str, s3_client: Any) -> None:
+    spark, store = s3_spark, S3Store(s3_root, s3_client)
+    store.write_bytes("landing/products/products.csv", (PRODUCTS_HEADER + "5,1,Books,A\n6,2,Games,B\n").encode())
+    store.write_bytes(
+        "landing/orders/2025-04-01.csv",
+        (
+            ORDERS_HEADER
+            + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n"
+            + "1,11,8,2025-04-01T11:00:00,6.50,2025-04-01\n"
+        ).encode(),
+    )
+    store.write_bytes(
+        "landing/orders/2025-04-02.csv",
+        (
+            ORDERS_HEADER
+            + "2,12,7,2025-04-02T09:00:00,7.25,2025-04-02\n"
+            + "3,13,7,2025-04-02T09:30:00,abc,2025-04-02\n"
+        ).encode(),
+    )
+    store.write_bytes("landing/orders/empty.csv", b"")
+    store.write_bytes(
+        "landing/order_items/2025-04-01.csv",
+        (
+            ITEMS_HEADER
+            + "1,10,7,,5,1,0,2025-04-01T10:00:00,2025-04-01\n"
+            + "2,11,8,3,6,1,1,2025-04-01T11:00:00,2025-04-01\n"
+            + "3,12,7,,5,1,0,2025-04-02T09:00:00,2025-04-02\n"
+            + "4,99,7,,5,1,0,2025-04-02T09:00:00,2025-04-02\n"
+        ).encode(),
+    )
+
+    ingested = {name: ingest_landing(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
+    processed = {name: process_batch(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
+    archived = {name: archive_landed(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
+
+    assert {name: outcome.rows_ingested for name, outcome in ingested.items()} == {
+        "products": 2,
+        "orders": 4,
+        "order_items": 4,
+    }
+    assert ingested["orders"].quarantined == {"landing/orders/empty.csv": "empty file: 0 bytes"}
+    assert {
+        name: (o.rows_read, o.rows_accepted, o.rows_rejected, o.rejected_by_reason) for name, o in processed.items()
+    } == {
+        "products": (2, 2, 0, {}),
+        "orders": (4, 3, 1, {"invalid_total_amount": 1}),
+        "order_items": (4, 3, 1, {"unknown_order_id": 1}),
+    }
+    assert {
+        contract.name: read_table(spark, table_path(store, "processed", contract)).count()
+        for contract in (
+            PRODUCTS,
+            ORDERS,
+            ORDER_ITEMS,
+        )
+    } == {"products": 2, "orders": 3, "order_items": 3}
+    orders = read_table(spark, table_path(store, "processed", ORDERS)).select("order_id", "date").orderBy("order_id")
+    assert [(row.order_id, str(row.date)) for row in orders.collect()] == [
+        (10, "2025-04-01"),
+        (11, "2025-04-01"),
+        (12, "2025-04-02"),
+    ]
+    assert read_table(spark, table_path(store, "rejected", ORDER_ITEMS)).select("id").collect()[0].id == "4"
+    assert table_path(store, "processed", ORDERS) == f"s3a://{store.bucket}/lakehouse/processed/orders"
+    assert store.exists("processed/orders/_delta_log/00000000000000000000.json") is True
+
+    assert keys(store, "landing") == []
+    assert {name: outcome.archived for name, outcome in archived.items()} == {
+        "products": {"landing/products/products.csv": f"archived/products/{DAY}/products.csv"},
+        "orders": {
+            "landing/orders/2025-04-01.csv": f"archived/orders/{DAY}/2025-04-01.csv",
+            "landing/orders/2025-04-02.csv": f"archived/orders/{DAY}/2025-04-02.csv",
+        },
+        "order_items": {"landing/order_items/2025-04-01.csv": f"archived/order_items/{DAY}/2025-04-01.csv"},
+    }
+    assert keys(store, "archived") == [
+        f"archived/order_items/{DAY}/2025-04-01.csv",
+        f"archived/orders/{DAY}/2025-04-01.csv",
+        f"archived/orders/{DAY}/2025-04-02.csv",
+        f"archived/products/{DAY}/products.csv",
+    ]
+    assert keys(store, "quarantine") == ["quarantine/orders/empty.csv", "quarantine/orders/empty.csv.reason.txt"]
+    assert store.read_bytes("quarantine/orders/empty.csv.reason.txt") == (
+        b"landing/orders/empty.csv: empty file: 0 bytes\n"
+    )
+    assert archived_entries(spark, store, "orders") == [
+        ("landing/orders/2025-04-01.csv", "r1", f"archived/orders/{DAY}/2025-04-01.csv"),
+        ("landing/orders/2025-04-02.csv", "r1", f"archived/orders/{DAY}/2025-04-02.csv"),
+    ]
+
+
+@pytest.mark.slow
+def test_archive_after_a_crash_between_copy_and_delete(spark_and_store: tuple[SparkSession, Store]) -> None:
+    spark, store = spark_and_store
+    a = (ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n").encode()
+    b = (ORDERS_HEADER + "1,11,7,2025-04-01T11:00:00,6.00,2025-04-01\n").encode()
+    store.write_bytes("landing/orders/a.csv", a)
+    store.write_bytes("landing/orders/b.csv", b)
+    store.write_bytes(f"archived/orders/{DAY}/b.csv", b"an earlier delivery named b.csv\n")
+    ingest_landing(spark, store, ORDERS, "r1", NOW)
+    assert process_batch(spark, store, ORDERS, "r1", NOW).rows_accepted == 2
+    # The run died inside its move of a.csv: the copy is in the archive, the source still in landing.
+    store.write_bytes(f"archived/orders/{DAY}/a.csv", store.read_bytes("landing/orders/a.csv"))
+    b_digest = store.list("landing/orders")[1].digest
+
+    outcome = archive_landed(spark, store, ORDERS, "r2", NOW)
+
+    assert outcome.archived == {
+        "landing/orders/a.csv": f"archived/orders/{DAY}/a.csv",
+        "landing/orders/b.csv": f"archived/orders/{DAY}/b.{b_digest[:12]}.csv",
+    }
+    assert keys(store, "landing") == []
+    assert keys(store, "archived") == [
+        f"archived/orders/{DAY}/a.csv",
+        f"archived/orders/{DAY}/b.{b_digest[:12]}.csv",
+        f"archived/orders/{DAY}/b.csv",
+    ]
+    assert store.read_bytes(f"archived/orders/{DAY}/a.csv") == a
+    assert store.read_bytes(f"archived/orders/{DAY}/b.{b_digest[:12]}.csv") == b
+    assert store.read_bytes(f"archived/orders/{DAY}/b.csv") == b"an earlier delivery named b.csv\n"
+    assert archived_entries(spark, store, "orders") == [
+        ("landing/orders/a.csv", "r2", f"archived/orders/{DAY}/a.csv"),
+        ("landing/orders/b.csv", "r2", f"archived/orders/{DAY}/b.{b_digest[:12]}.csv"),
+    ]
+    assert archive_landed(spark, store, ORDERS, "r3", NOW).archived == {}
+    assert len(archived_entries(spark, store, "orders")) == 2
+
+
+def test_quarantine_after_a_crash_between_copy_and_delete(any_store: Store) -> None:
+    any_store.write_bytes("landing/orders/bad.csv", b"not,the,header\n")
+    any_store.write_bytes("landing/orders/worse.csv", b"\xff\xfe\n")
+    any_store.write_bytes("quarantine/orders/worse.csv", b"an earlier worse.csv\n")
+    bad, worse = any_store.list("landing/orders")
+    # The crashed run had copied bad.csv (and written its reason) but not deleted it from landing.
+    any_store.write_bytes("quarantine/orders/bad.csv", b"not,the,header\n")
+    any_store.write_bytes("quarantine/orders/bad.csv.reason.txt", b"landing/orders/bad.csv: missing columns\n")
+
+    assert quarantine_file(any_store, "orders", bad, "missing columns") == "quarantine/orders/bad.csv"
+    assert quarantine_file(any_store, "orders", worse, "not UTF-8") == (
+        f"quarantine/orders/worse.{worse.digest[:12]}.csv"
+    )
+    assert keys(any_store, "landing") == []
+    assert keys(any_store, "quarantine") == [
+        "quarantine/orders/bad.csv",
+        "quarantine/orders/bad.csv.reason.txt",
+        f"quarantine/orders/worse.{worse.digest[:12]}.csv",
+        f"quarantine/orders/worse.{worse.digest[:12]}.csv.reason.txt",
+        "quarantine/orders/worse.csv",
+    ]
+    assert any_store.read_bytes("quarantine/orders/bad.csv") == b"not,the,header\n"
+    assert any_store.read_bytes(f"quarantine/orders/worse.{worse.digest[:12]}.csv.reason.txt") == (
+        b"landing/orders/worse.csv: not UTF-8\n"
+    )
+    assert any_store.read_bytes("quarantine/orders/worse.csv") == b"an earlier worse.csv\n"
