@@ -26,6 +26,7 @@ from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, S
 
 from glue_scripts import ledger
 from glue_scripts.contracts import (
+    CONTRACTS,
     LATE_PARENT_REASONS,
     RAW_RECORD,
     REJECT_REASONS,
@@ -331,7 +332,7 @@ def process_batch(
     if contract.foreign_keys:
         late = late_parent_rows(read_table(spark, rejected_path)).select(*columns)
         candidates = candidates.unionByName(late.withColumn(FROM_REJECTED, F.lit(True)))
-    parents = {parent: read_table(spark, store.spark_path(table_key(PROCESSED, parent))) for parent in contract.parents}
+    parents = {parent: read_parent(spark, store, parent) for parent in contract.parents}
     stored = read_table(spark, processed_path)
     checked = check_batch(candidates, contract, parents, stored).persist()
     try:
@@ -382,6 +383,14 @@ def process_batch(
     return outcome
 
 
+def read_parent(spark: SparkSession, store: Store, parent: str) -> DataFrame:
+    """A parent's processed table, created empty if it has not arrived yet (its rows will be late)."""
+    path = store.spark_path(table_key(PROCESSED, parent))
+    parent_contract = CONTRACTS[parent]
+    ensure_table(spark, path, processed_schema(parent_contract), parent_contract.partition_column)
+    return read_table(spark, path)
+
+
 def summarize(checked: DataFrame, outcome: ProcessOutcome) -> None:
     """Row counts of the batch and rejections per reason (two small aggregations of the cache)."""
     totals = (
@@ -427,6 +436,7 @@ def file_counts(checked: DataFrame, version_ids: list[str]) -> dict[str, tuple[i
 class ArchiveOutcome:
     dataset: str
     archived: dict[str, str] = field(default_factory=dict)  # landing key -> archived key
+    versions: dict[str, str] = field(default_factory=dict)  # landing key -> file version id
 
 
 def archive_landed(
@@ -450,6 +460,7 @@ def archive_landed(
         target = archive_key(store, contract.name, obj, now)
         store.move(obj.key, target)
         outcome.archived[obj.key] = target
+        outcome.versions[obj.key] = obj.version_id
         entries.append(ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_ARCHIVED, run_id, detail=target))
     ledger.record(spark, store, entries, now)
     return outcome

@@ -58,17 +58,35 @@ def rejected_key(dataset: str) -> AssetKey:
 ARCHIVE_KEY = AssetKey(["archived", "landed_files"])
 
 
-def table_schema(schema) -> TableSchema:
-    return TableSchema(columns=[TableColumn(f.name, f.dataType.simpleString()) for f in schema.fields])
+# What the lineage and bookkeeping columns mean, for the column schema shown in the UI.
+LINEAGE_COLUMN_DESCRIPTIONS = {
+    "source_file": "Landing key of the file the row came from.",
+    "source_file_digest": "Content digest of that file version (ETag on S3, MD5 locally).",
+    "source_line": "Record number in the file (the header is line 1).",
+    "run_id": "Dagster run that wrote the row.",
+    "ingested_at": "When the row was loaded into raw (UTC).",
+    "processed_at": "When the row was last merged into processed (UTC).",
+    "raw_record": "The whole line as read, when it could not be split into the expected columns.",
+    "extra_fields": "Values of columns the contract does not know, by header name.",
+    "reject_reasons": "Every reason the row was rejected for.",
+    "rejected_at": "When the row was rejected (UTC).",
+    "resolved_at": "When a row that waited for its parent was accepted after all (UTC).",
+    "resolved_run_id": "Dagster run that accepted it.",
+}
+
+
+def table_schema(schema, described: dict[str, str] | None = None) -> TableSchema:
+    descriptions = {**LINEAGE_COLUMN_DESCRIPTIONS, **(described or {})}
+    return TableSchema(
+        columns=[
+            TableColumn(f.name, f.dataType.simpleString(), description=descriptions.get(f.name)) for f in schema.fields
+        ]
+    )
 
 
 def contract_schema(contract: DatasetContract) -> TableSchema:
-    return TableSchema(
-        columns=[TableColumn(c.name, c.spark_type, description=c.description) for c in contract.columns]
-        + [
-            TableColumn(f.name, f.dataType.simpleString())
-            for f in stages.processed_schema(contract).fields[len(contract.columns) :]
-        ]
+    return table_schema(
+        stages.processed_schema(contract), {c.name: c.description for c in contract.columns if c.description}
     )
 
 
@@ -235,7 +253,10 @@ def build_processing_asset(contract: DatasetContract):
                     },
                 )
             )
-        by_reason = {f"rejected_{reason}": count for reason, count in outcome.rejected_by_reason.items()}
+        # Every reason, zeros included, so the UI can plot each one over time.
+        by_reason = {
+            f"rejected_{reason}": outcome.rejected_by_reason.get(reason, 0) for reason in contract.reason_codes
+        }
         preview = read_table(spark, stages.table_path(store, PROCESSED, contract)).limit(PREVIEW_ROWS).collect()
         yield MaterializeResult(
             asset_key=processed_key(name),
@@ -281,7 +302,11 @@ def archived_landed_files(
     spark, store, moment = pyspark.spark_session, lakehouse.store(), now()
     archived: dict[str, str] = {}
     for contract in CONTRACTS.values():
-        archived.update(stages.archive_landed(spark, store, contract, context.run_id, moment).archived)
+        outcome = stages.archive_landed(spark, store, contract, context.run_id, moment)
+        archived.update(outcome.archived)
+        for key, target in outcome.archived.items():
+            metadata = {"stage": "archived", "dataset": contract.name, "archived_to": target}
+            context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
     context.log.info(f"archived {len(archived)} files")
     return MaterializeResult(metadata={"files_archived": len(archived), "archived": MetadataValue.json(archived)})
 

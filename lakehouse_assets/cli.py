@@ -39,8 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     query_parser.add_argument("sql")
     query_parser.add_argument("--root")
     query_parser.add_argument("--limit", type=int, default=100, help="rows to print (default 100)")
+    generate_parser = commands.add_parser(
+        "generate", help="write synthetic data in the lab schema into a new folder (for `land`), with a manifest"
+    )
+    generate_parser.add_argument(
+        "--scale", type=float, default=0.01, help="1 = about 50,000 products, 3.4 M orders, 32 M items (default 0.01)"
+    )
+    generate_parser.add_argument("--days", type=int, default=7, help="one orders and one order_items file per day")
+    generate_parser.add_argument("--dirty-share", type=float, default=0.0, help="share of dirty rows, 0 to 0.5")
+    generate_parser.add_argument("--seed", type=int, default=0)
+    generate_parser.add_argument("--start-date", default="2025-04-01", help="the first day (default 2025-04-01)")
+    generate_parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     args = parser.parse_args(argv)
-    if args.root:
+    if getattr(args, "root", None):
         os.environ["LAKEHOUSE_ROOT"] = args.root
     try:
         if args.command == "run":
@@ -49,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return land(args.source)
         if args.command == "dev":
             return dev(args.host, args.port)
+        if args.command == "generate":
+            return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
         return query(args.sql, args.limit)
     except (FileNotFoundError, ValueError) as error:
         print(f"lakehouse: {error}", file=sys.stderr)
@@ -73,6 +86,25 @@ def land(source: Path) -> int:
             store.write_bytes(f"{LANDING}/{dataset}/{file.name}", file.read_bytes())
             landed += 1
     print(f"landed {landed} files from {source} into {store.root}/{LANDING}/")
+    return 0
+
+
+def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, start_date: str) -> int:
+    """Write a synthetic data set (glue_scripts.generator) and print its rows per data set."""
+    from glue_scripts.generator import generate as write_data_set
+    from glue_scripts.generator import rows_written
+
+    manifest = write_data_set(out, scale, days, dirty_share, seed, start_date)
+    print(f"{'dataset':<12} {'files':>6} {'rows':>12} {'clean':>12} {'dirty':>10}")
+    for name, dataset in manifest["datasets"].items():
+        print(
+            f"{name:<12} {len(dataset['files']):>6} {dataset['rows']:>12,} {dataset['clean']:>12,} "
+            f"{dataset['dirty']:>10,}"
+        )
+    seconds = manifest["elapsed_seconds"]
+    rows = rows_written(manifest)
+    print(f"\nwrote {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s) into {out}")
+    print(f"manifest: {out / 'manifest.json'}")
     return 0
 
 
@@ -133,7 +165,7 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
             f"{processed.get('rows_accepted', 0):>10,} {processed.get('rows_rejected', 0):>10,} "
             f"{raw.get('files_quarantined', 0):>12}"
         )
-        by_reason = {k.removeprefix("rejected_"): v for k, v in processed.items() if k.startswith("rejected_")}
+        by_reason = {k.removeprefix("rejected_"): v for k, v in processed.items() if k.startswith("rejected_") and v}
         if by_reason:
             reasons.append(f"  {dataset}: " + ", ".join(f"{r} {n:,}" for r, n in sorted(by_reason.items())))
         if processed.get("late_rows_resolved"):

@@ -31,7 +31,7 @@ landed_files_spec = AssetSpec(
     LANDED_FILES_KEY,
     group_name="landing",
     partitions_def=landed_files_partitions,
-    kinds={"s3", "csv"},
+    kinds={"csv"},
     description=(
         "Every file version landed in `landing/<dataset>/` (one partition per key + content digest), "
         "added by the landing sensor or the run that loaded it. Its events say when it was loaded into raw, "
