@@ -124,15 +124,18 @@ def run() -> int:
     from dagster import DagsterInstance
 
     from lakehouse_assets.definitions import build_definitions
-    from lakehouse_assets.instance import ensure_dagster_home
+    from lakehouse_assets.instance import cli_run_tags, ensure_dagster_home, release_dead_cli_runs
 
     ensure_dagster_home()
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
+        for run_id in release_dead_cli_runs(instance):
+            print(f"lakehouse: run {run_id} had died without ending; marked failed and its pool slots freed")
         job = build_definitions(root=root()).resolve_job_def("lakehouse_job")
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            tags=cli_run_tags(),
             # Step-by-step DEBUG events stay in the instance (and the UI); the terminal gets INFO.
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )

@@ -10,7 +10,10 @@ operator's; `INSTANCE_YAML` shows what to merge into it.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 DEFAULT_DAGSTER_HOME = ".dagster"
 
@@ -34,3 +37,44 @@ def ensure_dagster_home() -> Path:
     if not config.exists():
         config.write_text(INSTANCE_YAML)
     return home
+
+
+RUN_HOST_TAG = "lakehouse/host"
+RUN_PID_TAG = "lakehouse/pid"
+
+
+def cli_run_tags() -> dict[str, str]:
+    """Tags of a `lakehouse run`: which process on which machine holds its pool slots."""
+    return {"lakehouse/trigger": "cli", RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())}
+
+
+def release_dead_cli_runs(instance: DagsterInstance) -> list[str]:
+    """Mark `lakehouse run`s whose process is gone (killed, machine crash) as failed; free their slots.
+
+    A run killed with SIGKILL never says it ended: it stays STARTED and keeps the one slot of every
+    pool it held, so the next run on the same tables would wait forever. Only runs started by
+    `lakehouse run` on this machine are judged (their pid is known); runs launched by the daemon
+    are Dagster's to monitor (terminate them in the UI to free their slots).
+    """
+    released = []
+    host = socket.gethostname()
+    for record in instance.get_run_records(
+        RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED], tags={RUN_HOST_TAG: host})
+    ):
+        run = record.dagster_run
+        pid = int(run.tags.get(RUN_PID_TAG, "0"))
+        if pid and not process_alive(pid):
+            instance.report_run_failed(run, f"the `lakehouse run` process (pid {pid}) is gone")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
+    return released
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

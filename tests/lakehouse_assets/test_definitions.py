@@ -70,15 +70,3 @@ def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> 
         "process_order_items": "lakehouse_processed_order_items",
         "archived__landed_files": "lakehouse_archive",
     }
-
-
-def test_the_instance_gives_each_pool_one_slot(tmp_path, monkeypatch) -> None:
-    import yaml
-
-    from lakehouse_assets.instance import ensure_dagster_home
-
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    home = ensure_dagster_home()
-    config = yaml.safe_load((home / "dagster.yaml").read_text())
-    assert config["concurrency"] == {"pools": {"default_limit": 1, "granularity": "op"}}
-    assert config["telemetry"] == {"enabled": False}
