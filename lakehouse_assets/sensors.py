@@ -19,8 +19,8 @@ landing in the same second are never lost (unlike the `since_key`/LastModified a
 (out-of-order names, re-uploads of older keys) are found by a full listing every
 `full_listing_interval` seconds (default 5 min; Auto Loader's `backfillInterval` idea). The landing
 zone drains as files are archived, so that full listing is normally short; when it is not (a
-backlog of 100,000 files), it lists at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES` pages (default 50,
-i.e. 50,000 keys) per tick and resumes on the next, so no tick comes near Dagster's 60 s timeout.
+backlog of 100,000 files), it lists at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES` pages (default 20,
+i.e. 20,000 keys) per tick and resumes on the next, so no tick comes near Dagster's 60 s timeout.
 
 Files found together become one run (at most `max_files_per_run` files each, parents' files
 first). Everything downstream of raw follows through declarative automation: the automation
@@ -59,7 +59,7 @@ SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS"
 MAX_FILES_PER_RUN = int(os.environ.get("LAKEHOUSE_MAX_FILES_PER_RUN", "100"))
 FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", "300"))
 # A full listing lists at most this many pages (1,000 keys each on S3) per tick, then resumes.
-MAX_FULL_LISTING_PAGES = int(os.environ.get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", "50"))
+MAX_FULL_LISTING_PAGES = int(os.environ.get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", "20"))
 # Above this many candidates, the known versions are read in one query rather than one per file.
 BULK_LOOKUP_THRESHOLD = 200
 FILES_TAG_MAX_CHARS = 1000
