@@ -1,0 +1,270 @@
+"""`lakehouse deploy`: package the Spark code, upload it with the pipeline definition, deploy the stack.
+
+Why here and in Python rather than `aws cloudformation deploy` or SAM: one command that knows the
+project's layout (which files are Glue code, where the job contract puts them), that uses the same
+boto3 credential chain and `AWS_ENDPOINT_URL` as the rest of the lakehouse, and that the tests run
+against moto. What it does, in order:
+
+1. The artifacts bucket (`--bucket`) must exist or is created (encrypted, public access blocked);
+   it is not part of the stack because the stack reads from it while it is being created.
+2. `glue_scripts/` is zipped as the `glue_scripts` package (deterministic: sorted entries, fixed
+   timestamps, so the same code gives the same bytes) to `<prefix>glue_scripts/lakehouse_glue.zip`,
+   the jobs' `--extra-py-files`.
+3. Every `glue_scripts/jobs/*.py` goes to `<prefix>glue_scripts/jobs/<name>.py`, the jobs' script
+   locations. When there are none yet, only the package is uploaded and the result says so: the
+   stack still deploys, and a job run fails until its script exists.
+4. `infra/stepfunctions/lakehouse.asl.json` goes to `<prefix>stepfunctions/lakehouse-<sha256>.asl.json`:
+   a new key for new content, so CloudFormation sees a changed definition as a changed parameter.
+5. The stack (`infra/cloudformation/lakehouse.yaml`) is created or updated and waited for with
+   boto3's waiters; values set on an earlier deploy and not given now are kept. A stack with
+   nothing to change is not an error. A failure raises `DeployError` with the failed resources'
+   reasons from the stack events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+
+REPO = Path(__file__).resolve().parents[1]
+GLUE_SCRIPTS = REPO / "glue_scripts"
+TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
+DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
+
+PACKAGE_KEY = "glue_scripts/lakehouse_glue.zip"
+JOBS_KEY = "glue_scripts/jobs/"
+DEFINITION_KEY = "stepfunctions/lakehouse-{digest}.asl.json"
+# CloudFormation takes a template body up to this size; larger ones go through S3 (TemplateURL).
+TEMPLATE_BODY_LIMIT = 51_200
+CAPABILITIES = ["CAPABILITY_IAM"]
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class DeployError(RuntimeError):
+    """The deployment did not complete; the message says why."""
+
+
+@dataclass
+class DeployResult:
+    stack: str
+    action: str  # "created", "updated" or "unchanged"
+    status: str
+    uploaded: list[str] = field(default_factory=list)
+    job_scripts: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        lines = [f"stack {self.stack}: {self.action} ({self.status})"]
+        lines += [f"  uploaded {key}" for key in self.uploaded]
+        if not self.job_scripts:
+            lines.append(
+                "  no Glue job scripts under glue_scripts/jobs/ yet: only the package was uploaded; "
+                "the jobs fail to start until their scripts exist"
+            )
+        lines += [f"  {name} = {value}" for name, value in sorted(self.outputs.items())]
+        return "\n".join(lines)
+
+
+def package_glue_scripts(source: Path = GLUE_SCRIPTS) -> bytes:
+    """The `glue_scripts` package as a zip for `--extra-py-files`: same code, same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(f"{source.name}/{path.relative_to(source).as_posix()}", FIXED_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
+    return buffer.getvalue()
+
+
+def job_scripts(source: Path = GLUE_SCRIPTS) -> list[Path]:
+    """The Glue job entry points, one per job (`jobs/<name>.py`), if any exist yet."""
+    jobs = source / "jobs"
+    return sorted(path for path in jobs.glob("*.py") if path.name != "__init__.py") if jobs.is_dir() else []
+
+
+def definition_key(definition: bytes) -> str:
+    return DEFINITION_KEY.format(digest=hashlib.sha256(definition).hexdigest()[:16])
+
+
+def normalize_prefix(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Create the artifacts bucket unless it exists; True when created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise DeployError(
+                f"artifacts bucket {bucket} is not usable ({code}): another account's, or no access"
+            ) from error
+    options: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**options)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    return True
+
+
+def describe_stack(cloudformation: Any, stack: str) -> dict[str, Any] | None:
+    try:
+        return cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as error:
+        if "does not exist" in error.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
+
+
+def failure_reasons(cloudformation: Any, stack: str) -> list[str]:
+    try:
+        events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    except ClientError:
+        return []
+    return [
+        f"{event['LogicalResourceId']}: {event.get('ResourceStatusReason', event['ResourceStatus'])}"
+        for event in events
+        if event["ResourceStatus"].endswith("FAILED")
+    ]
+
+
+def stack_parameters(
+    given: Mapping[str, str], existing: dict[str, Any] | None, defaults: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    """The given values; on an update, values set earlier and not given now are kept.
+
+    Only values that differ from the template's default are kept (UsePreviousValue): one that was
+    the default follows the template, so a new default (say a newer EMR release) reaches the stack.
+    """
+    parameters = [{"ParameterKey": key, "ParameterValue": value} for key, value in sorted(given.items())]
+    if existing:
+        for parameter in existing.get("Parameters", []):
+            key = parameter["ParameterKey"]
+            if key in given or key not in defaults:
+                continue
+            if parameter.get("ParameterValue") != defaults[key]:
+                parameters.append({"ParameterKey": key, "UsePreviousValue": True})
+    return parameters
+
+
+def deploy(
+    stack: str,
+    bucket: str,
+    artifacts_prefix: str = "",
+    region: str | None = None,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    template: Path = TEMPLATE,
+    definition: Path = DEFINITION,
+    glue_scripts: Path = GLUE_SCRIPTS,
+    poll_seconds: int = 15,
+    max_wait_seconds: int = 3600,
+) -> DeployResult:
+    """Upload the code and the definition to `bucket`, then create or update `stack` and wait for it."""
+    session = boto3.session.Session(region_name=region)
+    region = session.region_name
+    if not region:
+        raise DeployError("no AWS region: pass --region or set AWS_DEFAULT_REGION")
+    s3 = session.client("s3")
+    cloudformation = session.client("cloudformation")
+    prefix = normalize_prefix(artifacts_prefix)
+
+    ensure_bucket(s3, bucket, region)
+    uploaded: list[str] = []
+
+    def upload(key: str, body: bytes, content_type: str) -> None:
+        s3.put_object(Bucket=bucket, Key=prefix + key, Body=body, ContentType=content_type)
+        uploaded.append(f"s3://{bucket}/{prefix}{key}")
+
+    upload(PACKAGE_KEY, package_glue_scripts(glue_scripts), "application/zip")
+    scripts = job_scripts(glue_scripts)
+    for script in scripts:
+        upload(JOBS_KEY + script.name, script.read_bytes(), "text/x-python")
+    definition_bytes = definition.read_bytes()
+    state_machine_key = definition_key(definition_bytes)
+    upload(state_machine_key, definition_bytes, "application/json")
+
+    given = {
+        "ArtifactsBucket": bucket,
+        "ArtifactsKeyPrefix": prefix,
+        "StateMachineDefinitionKey": state_machine_key,
+        **(parameters or {}),
+    }
+    body = template.read_text()
+    template_source: dict[str, str]
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        template_key = f"cloudformation/{template.stem}-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
+        upload(template_key, body.encode(), "application/x-yaml")
+        template_source = {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{prefix}{template_key}"}
+    else:
+        template_source = {"TemplateBody": body}
+    summary = cloudformation.get_template_summary(**template_source)
+    defaults = {parameter["ParameterKey"]: parameter.get("DefaultValue") for parameter in summary.get("Parameters", [])}
+
+    existing = describe_stack(cloudformation, stack)
+    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} is in ROLLBACK_COMPLETE (its creation failed) and cannot be updated: delete it, then deploy"
+        )
+    request = {
+        "StackName": stack,
+        **template_source,
+        "Parameters": stack_parameters(given, existing, defaults),
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": "lakehouse:stack", "Value": stack}],
+    }
+    waiter_config = {"Delay": poll_seconds, "MaxAttempts": max(1, max_wait_seconds // max(poll_seconds, 1))}
+    if existing is None:
+        cloudformation.create_stack(**request, OnFailure="ROLLBACK")
+        action, waiter = "created", "stack_create_complete"
+    else:
+        try:
+            cloudformation.update_stack(**request)
+        except ClientError as error:
+            if "No updates are to be performed" not in error.response.get("Error", {}).get("Message", ""):
+                raise
+            return DeployResult(
+                stack, "unchanged", existing["StackStatus"], uploaded, [s.name for s in scripts], outputs(existing)
+            )
+        action, waiter = "updated", "stack_update_complete"
+    try:
+        cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig=waiter_config)
+    except WaiterError as error:
+        reasons = "; ".join(failure_reasons(cloudformation, stack)) or str(error)
+        raise DeployError(f"stack {stack} was not {action}: {reasons}") from error
+    described = describe_stack(cloudformation, stack) or {}
+    return DeployResult(
+        stack, action, described.get("StackStatus", ""), uploaded, [s.name for s in scripts], outputs(described)
+    )
+
+
+def outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}

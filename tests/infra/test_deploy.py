@@ -1,0 +1,192 @@
+"""`lakehouse deploy` against a moto server: uploads, stack create, update, no-op.
+
+moto's CloudFormation creates what it implements of the template (the S3 bucket, the IAM roles,
+the SNS topic, the log group, the state machine, the EventBridge rule) and skips, with a warning,
+the types it does not (AWS::Glue::Job, AWS::Glue::Database, AWS::EMRServerless::Application,
+AWS::Athena::WorkGroup); it also ignores a state machine's DefinitionS3Location and
+DefinitionSubstitutions, does not apply the bucket's versioning or encryption settings, and
+compares Number parameters as ints with the strings an update sends (so it never sees a no-op with
+this template). So these tests prove the deploy command's side (what is uploaded where,
+which parameters the stack gets, create/update/no-op, waiting), and the template's own content is
+checked statically by test_cloudformation.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lakehouse_assets.deploy import (
+    DEFINITION,
+    GLUE_SCRIPTS,
+    DeployResult,
+    definition_key,
+    deploy,
+    package_glue_scripts,
+)
+
+
+@pytest.fixture(autouse=True)
+def quiet_moto_cloudformation() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        yield
+
+
+@pytest.fixture
+def names(s3_endpoint: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {"stack": f"lh-{suffix}", "bucket": f"lh-artifacts-{suffix}"}
+
+
+def run_deploy(names: dict[str, str], **kwargs: Any) -> DeployResult:
+    return deploy(names["stack"], names["bucket"], region="us-east-1", poll_seconds=1, max_wait_seconds=120, **kwargs)
+
+
+def stack_parameters(stack: str) -> dict[str, str]:
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    return {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+
+
+def test_package_is_deterministic_and_imports_from_the_zip(tmp_path: Path) -> None:
+    first, second = package_glue_scripts(), package_glue_scripts()
+    assert first == second
+    names = zipfile.ZipFile(io.BytesIO(first)).namelist()
+    expected = sorted(
+        f"glue_scripts/{p.relative_to(GLUE_SCRIPTS).as_posix()}"
+        for p in GLUE_SCRIPTS.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
+    assert names == expected
+    archive = tmp_path / "lakehouse_glue.zip"
+    archive.write_bytes(first)
+    # What Glue does with --extra-py-files: the zip on sys.path ahead of everything else.
+    code = "import glue_scripts.contracts as c; print(c.__file__); print(sorted(c.CONTRACTS))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(archive)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.splitlines()[0].startswith(str(archive))
+    assert "order_items" in result.stdout
+
+
+def test_deploy_uploads_the_package_and_definition_then_creates_the_stack(names: dict[str, str]) -> None:
+    result = run_deploy(names, parameters={"AlertEmail": "ops@example.com"})
+
+    assert (result.action, result.status) == ("created", "CREATE_COMPLETE")
+    s3 = boto3.client("s3")
+    key = definition_key(DEFINITION.read_bytes())
+    assert s3.get_object(Bucket=names["bucket"], Key=key)["Body"].read() == DEFINITION.read_bytes()
+    package = s3.get_object(Bucket=names["bucket"], Key="glue_scripts/lakehouse_glue.zip")["Body"].read()
+    assert package == package_glue_scripts()
+    assert s3.get_public_access_block(Bucket=names["bucket"])["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    rules = s3.get_bucket_encryption(Bucket=names["bucket"])["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    parameters = stack_parameters(names["stack"])
+    assert parameters["ArtifactsBucket"] == names["bucket"]
+    assert parameters["ArtifactsKeyPrefix"] == ""
+    assert parameters["StateMachineDefinitionKey"] == key
+    assert parameters["AlertEmail"] == "ops@example.com"
+
+    # What moto's CloudFormation implements of the stack exists, named as the template names it.
+    data_bucket = result.outputs["LakehouseBucket"]
+    assert data_bucket == f"{names['stack']}-123456789012-us-east-1"
+    assert result.outputs["LakehouseRoot"] == f"s3://{data_bucket}/lakehouse"
+    assert s3.head_bucket(Bucket=data_bucket)  # (moto does not apply its versioning or encryption settings)
+    assert result.outputs["StateMachineArn"].endswith(f":stateMachine:{names['stack']}-pipeline")
+    rule = boto3.client("events").describe_rule(Name=_rule_name(names["stack"]))
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"]["key"] == [{"prefix": "lakehouse/landing/"}]
+    assert "no Glue job scripts" in result.render() or result.job_scripts
+
+
+def _rule_name(stack: str) -> str:
+    resources = boto3.client("cloudformation").list_stack_resources(StackName=stack)["StackResourceSummaries"]
+    return next(r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == "LandingRule")
+
+
+MINIMAL_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ArtifactsBucket: {Type: String}
+  ArtifactsKeyPrefix: {Type: String, Default: ""}
+  StateMachineDefinitionKey: {Type: String}
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+"""
+
+
+def test_redeploying_the_same_thing_is_a_no_op(names: dict[str, str], tmp_path: Path) -> None:
+    """The no-op branch, on a template of String parameters only.
+
+    moto resolves Number parameters to ints and compares them with the strings an update sends, so
+    with the lakehouse template it never answers "No updates are to be performed" (AWS does: it
+    compares resolved values).
+    """
+    template = tmp_path / "minimal.yaml"
+    template.write_text(MINIMAL_TEMPLATE)
+    assert run_deploy(names, template=template).action == "created"
+    again = run_deploy(names, template=template)
+    assert (again.action, again.status) == ("unchanged", "CREATE_COMPLETE")
+
+
+def test_a_changed_definition_updates_the_stack_and_set_values_are_kept(names: dict[str, str], tmp_path: Path) -> None:
+    run_deploy(names)
+    changed = tmp_path / "lakehouse.asl.json"
+    definition = json.loads(DEFINITION.read_text())
+    definition["Comment"] += " (changed)"
+    changed.write_text(json.dumps(definition))
+    updated = run_deploy(names, definition=changed, parameters={"AlertEmail": "ops@example.com"})
+    assert (updated.action, updated.status) == ("updated", "UPDATE_COMPLETE")
+    assert stack_parameters(names["stack"])["StateMachineDefinitionKey"] == definition_key(changed.read_bytes())
+
+    # Not given this time: the value set earlier stays; the definition goes back to the committed one.
+    back = run_deploy(names)
+    assert back.action == "updated"
+    parameters = stack_parameters(names["stack"])
+    assert parameters["AlertEmail"] == "ops@example.com"
+    assert parameters["StateMachineDefinitionKey"] == definition_key(DEFINITION.read_bytes())
+
+
+def test_job_scripts_go_under_glue_scripts_jobs_with_an_artifacts_prefix(names: dict[str, str], tmp_path: Path) -> None:
+    scripts = tmp_path / "glue_scripts"
+    (scripts / "jobs").mkdir(parents=True)
+    (scripts / "__init__.py").write_text("")
+    (scripts / "jobs" / "__init__.py").write_text("")
+    for job in ("ingest", "process", "archive", "catalog"):
+        (scripts / "jobs" / f"{job}.py").write_text(f"print('{job}')\n")
+
+    result = run_deploy(names, artifacts_prefix="/releases/1/", glue_scripts=scripts)
+
+    assert result.job_scripts == ["archive.py", "catalog.py", "ingest.py", "process.py"]
+    listing = boto3.client("s3").list_objects_v2(Bucket=names["bucket"], Prefix="releases/1/glue_scripts/")
+    keys = sorted(item["Key"] for item in listing["Contents"])
+    assert keys == [
+        "releases/1/glue_scripts/jobs/archive.py",
+        "releases/1/glue_scripts/jobs/catalog.py",
+        "releases/1/glue_scripts/jobs/ingest.py",
+        "releases/1/glue_scripts/jobs/process.py",
+        "releases/1/glue_scripts/lakehouse_glue.zip",
+    ]
+    assert stack_parameters(names["stack"])["ArtifactsKeyPrefix"] == "releases/1/"
+    assert "no Glue job scripts" not in result.render()
