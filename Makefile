@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= ./lakehouse_data
 
-.PHONY: install run test test-fast lint dev bench clean
+.PHONY: install install-infra-tools run test test-fast lint dev bench clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
@@ -24,6 +24,41 @@ install: $(STAMP)
 	      "install it with 'sudo apt-get install -y chromium' or set LAKEHOUSE_CHROMIUM"; \
 	  fi; \
 	fi
+	@$(MAKE) --no-print-directory install-infra-tools
+
+# The infrastructure linters the tests in tests/infra run (each test skips, saying why, without its tool):
+# asl-validator from npm (pinned in infra/package-lock.json), actionlint built from the Go module proxy,
+# checkov in a venv of its own (it pins boto3 1.35, which must not reach the project's .venv).
+# Idempotent: each is installed once per version into TOOLS (outside the work tree, like the Spark
+# jars, so fresh clones and CI reuse them); later runs only check the stamps.
+TOOLS ?= $(HOME)/.cache/lakehouse/tools
+ACTIONLINT_VERSION := v1.7.12
+CHECKOV_VERSION := 3.3.30
+
+install-infra-tools: infra/node_modules/.package-lock.json $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint \
+		$(TOOLS)/checkov-$(CHECKOV_VERSION)/.installed
+	@mkdir -p $(TOOLS)/bin
+	@for tool in $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint $(TOOLS)/checkov-$(CHECKOV_VERSION)/bin/checkov; do \
+	  if [ -x "$$tool" ]; then ln -sf "$$tool" $(TOOLS)/bin/; fi; \
+	done
+
+infra/node_modules/.package-lock.json: infra/package.json infra/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix infra --no-audit --no-fund --silent || echo "npm ci failed: the asl-validator tests will skip"; \
+	else echo "npm not found: the asl-validator tests will skip (install Node.js 20)"; fi
+
+$(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint:
+	@if command -v go >/dev/null; then \
+	  echo "building actionlint $(ACTIONLINT_VERSION) into $(@D)"; \
+	  GOBIN=$(@D) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) \
+	    || echo "could not build actionlint: the workflow tests will skip"; \
+	else echo "go not found: the workflow tests will skip (install Go, or put actionlint on PATH)"; fi
+
+$(TOOLS)/checkov-$(CHECKOV_VERSION)/.installed:
+	@echo "installing checkov $(CHECKOV_VERSION) into $(@D)"
+	@($(PYTHON) -m venv $(@D) && $(@D)/bin/pip install --quiet --upgrade pip \
+	  && $(@D)/bin/pip install --quiet checkov==$(CHECKOV_VERSION) && touch $@) \
+	  || echo "could not install checkov: its template test will skip"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }

@@ -1,8 +1,8 @@
 """The GitHub Actions workflows: actionlint clean, and the deploy gated on CI with OIDC, no stored keys.
 
 actionlint checks workflow syntax, expressions and contexts, action inputs, and (when shellcheck is
-on PATH) every `run:` script. It is a Go program: `make install-infra-tools` builds it into
-infra/.tools/bin through the Go module proxy.
+on PATH) every `run:` script. It is a Go program: `make install-infra-tools` builds it through the
+Go module proxy into ~/.cache/lakehouse/tools.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
-ACTIONLINT = REPO / "infra" / ".tools" / "bin" / "actionlint"
+# Where `make install-infra-tools` links it (TOOLS in the Makefile).
+ACTIONLINT = Path.home() / ".cache" / "lakehouse" / "tools" / "bin" / "actionlint"
 
 
 def actionlint() -> str:
