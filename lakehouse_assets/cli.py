@@ -50,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     generate_parser.add_argument("--seed", type=int, default=0)
     generate_parser.add_argument("--start-date", default="2025-04-01", help="the first day (default 2025-04-01)")
     generate_parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    deploy_parser = commands.add_parser(
+        "deploy", help="upload the Glue code and the pipeline, create or update the AWS stack (infra/README.md)"
+    )
+    deploy_parser.add_argument("--stack", required=True, help="CloudFormation stack name (lowercase)")
+    deploy_parser.add_argument("--bucket", required=True, help="artifacts bucket (created if missing)")
+    deploy_parser.add_argument("--region", help="AWS region (default: the standard AWS chain)")
     args = parser.parse_args(argv)
     if getattr(args, "root", None):
         os.environ["LAKEHOUSE_ROOT"] = args.root
@@ -62,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return dev(args.host, args.port)
         if args.command == "generate":
             return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
+        if args.command == "deploy":
+            return deploy(args.stack, args.bucket, args.region)
         return query(args.sql, args.limit)
     except (FileNotFoundError, ValueError) as error:
         print(f"lakehouse: {error}", file=sys.stderr)
@@ -105,6 +113,19 @@ def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, 
     rows = rows_written(manifest)
     print(f"\nwrote {rows:,} rows in {seconds:.1f} s ({rows / seconds:,.0f} rows/s) into {out}")
     print(f"manifest: {out / 'manifest.json'}")
+    return 0
+
+
+def deploy(stack: str, bucket: str, region: str | None) -> int:
+    """Deploy to AWS (lakehouse_assets.deploy) and print what was uploaded and the stack's outputs."""
+    from lakehouse_assets.deploy import DeployError
+    from lakehouse_assets.deploy import deploy as deploy_stack
+
+    try:
+        print(deploy_stack(stack, bucket, region=region).render())
+    except DeployError as error:
+        print(f"lakehouse deploy: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -190,3 +190,24 @@ def test_job_scripts_go_under_glue_scripts_jobs_with_an_artifacts_prefix(names: 
     ]
     assert stack_parameters(names["stack"])["ArtifactsKeyPrefix"] == "releases/1/"
     assert "no Glue job scripts" not in result.render()
+
+
+def test_lakehouse_deploy_command(names: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from lakehouse_assets.cli import main
+
+    assert main(["deploy", "--stack", names["stack"], "--bucket", names["bucket"], "--region", "us-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert f"stack {names['stack']}: created (CREATE_COMPLETE)" in out
+    assert f"uploaded s3://{names['bucket']}/glue_scripts/lakehouse_glue.zip" in out
+    assert "StateMachineArn = arn:aws:states:us-east-1:123456789012:stateMachine:" in out
+
+
+def test_lakehouse_deploy_without_a_region_says_so(
+    names: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakehouse_assets.cli import main
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert main(["deploy", "--stack", names["stack"], "--bucket", names["bucket"]]) == 1
+    assert "no AWS region" in capsys.readouterr().err
