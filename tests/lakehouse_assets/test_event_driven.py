@@ -6,9 +6,6 @@ bring every row to the processed tables and every file to the archive, with no m
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,16 +18,11 @@ from pyspark.sql import SparkSession
 from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import open_store
 from tests.conftest import LAB_DATA, REPO
+from tests.processes import free_port, start_group, stop_group
 
 TIMEOUT_SECONDS = 15 * 60
 EXPECTED_ROWS = {"products": 1_000, "orders": 7_500, "order_items": 40_803}
 LAB_FILES = 31
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -45,17 +37,10 @@ def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance,
         "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
     }
     log = tmp_path / "dagster_dev.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(free_port())],
-            cwd=REPO,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(free_port())]
+    process = start_group(command, environment, REPO, log)
+    previous = os.environ.get("DAGSTER_HOME")
     try:
-        previous = os.environ.get("DAGSTER_HOME")
         os.environ["DAGSTER_HOME"] = str(home)
         wait_for(lambda: (home / "dagster.yaml").exists(), 60, "DAGSTER_HOME/dagster.yaml")
         with DagsterInstance.get() as instance:
@@ -65,11 +50,7 @@ def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance,
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
 
 
 def wait_for(condition: Any, seconds: float, what: str) -> None:

@@ -11,13 +11,10 @@ shows are copied to `docs/screenshots/`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +29,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import LAB_DATA, REPO
+from tests.processes import free_port, start_group, stop_group
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]' (or make install)"
@@ -57,12 +55,6 @@ UI_TIMEOUT_MS = 60_000
 def chromium_executable() -> str | None:
     """`LAKEHOUSE_CHROMIUM`, else Debian's `chromium` on PATH."""
     return os.environ.get("LAKEHOUSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graphql(base_url: str, query: str) -> dict[str, Any]:
@@ -120,29 +112,6 @@ def wait_for_code_location(base_url: str, process: subprocess.Popen[bytes], log:
     pytest.fail(f"dagster dev not ready after {START_TIMEOUT_S} s ({state}):\n{tail(log)}")
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop `dagster dev` and all it started (webserver, daemon, code servers): its whole process group."""
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=60)
-    deadline = time.monotonic() + 15
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     executable = chromium_executable()
@@ -176,22 +145,16 @@ def dagster_ui(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     dev_log = OUTPUT / "dagster-dev.log"
-    with dev_log.open("w") as out:
-        process = subprocess.Popen(
-            [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    dev_log.unlink(missing_ok=True)
+    command = [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    process = start_group(command, env, REPO, dev_log)
     try:
         wait_for_code_location(base_url, process, dev_log)
         # The community sign-up dialog the UI opens on localhost: mark it seen, as its Skip button does.
         graphql(base_url, "mutation { setNuxSeen }")
         yield base_url
     finally:
-        stop(process)
+        stop_group(process)
 
 
 @pytest.fixture(scope="module")
