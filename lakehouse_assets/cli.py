@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from glue_scripts.contracts import CONTRACTS, DATASETS
+from glue_scripts.contracts import DATASETS
 from glue_scripts.storage import LANDING, open_store
 
 
@@ -35,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev_parser.add_argument("--root")
     dev_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     dev_parser.add_argument("--port", type=int, default=3000)
-    query_parser = commands.add_parser("query", help="SQL over the processed tables (products, orders, order_items)")
+    query_parser = commands.add_parser(
+        "query",
+        help="SQL over the tables by their Athena names: products, orders, order_items, daily_sales, top_products, "
+        "rejected_<dataset>",
+    )
     query_parser.add_argument("sql")
     query_parser.add_argument("--root")
     query_parser.add_argument("--limit", type=int, default=100, help="rows to print (default 100)")
@@ -215,11 +219,18 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
 
 
 def query(sql: str, limit: int) -> int:
-    """Run SQL over read-only views of the processed Delta tables."""
+    """Run SQL over read-only views of the lakehouse tables, by the names Athena sees in Glue.
+
+    `products`, `orders`, `order_items` (processed), `rejected_<dataset>`, `daily_sales` and
+    `top_products` (`glue_scripts.catalog.lakehouse_tables`): temporary views over each Delta table's
+    current snapshot, so the same SQL runs here and in Athena. The processed tables must exist; the
+    others are there once a run made them.
+    """
     from pyspark.sql import SparkSession
 
+    from glue_scripts.catalog import lakehouse_tables
     from glue_scripts.delta_tables import read_table, table_exists
-    from glue_scripts.storage import PROCESSED, table_key
+    from glue_scripts.storage import PROCESSED
     from lakehouse_assets.spark_config import local_spark_conf
 
     store = open_store(root())
@@ -228,11 +239,13 @@ def query(sql: str, limit: int) -> int:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    for dataset in CONTRACTS:
-        path = store.spark_path(table_key(PROCESSED, dataset))
+    for table in lakehouse_tables():
+        path = store.spark_path(table.key)
         if not table_exists(spark, path):
-            raise FileNotFoundError(f"no processed/{dataset} table under {store.root}: run `lakehouse run` first")
-        read_table(spark, path).createOrReplaceTempView(dataset)
+            if table.key.startswith(f"{PROCESSED}/"):
+                raise FileNotFoundError(f"no {table.key} table under {store.root}: run `lakehouse run` first")
+            continue
+        read_table(spark, path).createOrReplaceTempView(table.name)
     frame = spark.sql(sql)
     rows = frame.limit(limit).collect()
     print(" | ".join(frame.columns))

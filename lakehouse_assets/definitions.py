@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from lakehouse_assets.analytics import analytics_assets, analytics_checks
 from lakehouse_assets.assets import all_assets
+from lakehouse_assets.catalog import glue_tables
 from lakehouse_assets.checks import all_checks
 from lakehouse_assets.resources import resources_for_environment
 from lakehouse_assets.sensors import all_sensors
@@ -22,8 +24,8 @@ lakehouse_job = define_asset_job(
 
 def build_definitions(root: str | None = None, environment: str | None = None) -> Definitions:
     return Definitions(
-        assets=all_assets,
-        asset_checks=all_checks,
+        assets=[*all_assets, *analytics_assets, glue_tables],
+        asset_checks=[*all_checks, *analytics_checks],
         jobs=[lakehouse_job],
         sensors=all_sensors,
         resources=resources_for_environment(environment, root),

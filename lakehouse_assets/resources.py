@@ -8,6 +8,11 @@ An `s3://bucket/prefix` root gets its boto3 client from dagster-aws's `S3Resourc
 lakehouse resource: region, endpoint (`AWS_ENDPOINT_URL` for moto, MinIO or LocalStack) and
 credentials come from boto3's standard chain unless set on it. The Spark side (s3a) reads the
 same environment (`spark_config`).
+
+The Glue Data Catalog is switched by `LAKEHOUSE_CATALOG`: `none` (the default, and what runs locally)
+or `glue` (register the tables in the Glue database `LAKEHOUSE_GLUE_DATABASE`, default `lakehouse`,
+through `GlueCatalogResource`'s boto3 client). Locally the catalog asset only records what it would
+register; the local stand-in for Athena is `lakehouse query`.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
 from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts.storage import Store, open_store
@@ -46,6 +53,49 @@ class LakehouseResource(ConfigurableResource):
         return open_store(self.root)
 
 
+DEFAULT_GLUE_DATABASE = "lakehouse"
+CATALOG_MODES = ("none", "glue")
+
+
+class GlueCatalogResource(ResourceWithBoto3Configuration):
+    """The Glue database Athena reads, and whether to write to it at all.
+
+    `enabled` false (`LAKEHOUSE_CATALOG=none`): the catalog asset records the table inputs it would
+    register and makes no AWS call, so a laptop without AWS runs the whole graph. True (`glue`):
+    `get_client()` is a boto3 Glue client from the standard chain (credentials, `AWS_DEFAULT_REGION`
+    unless `region_name` is set, `AWS_ENDPOINT_URL` for moto or LocalStack unless `endpoint_url` is).
+    """
+
+    database: str = DEFAULT_GLUE_DATABASE
+    enabled: bool = False
+
+    def get_client(self) -> Any:
+        session = boto3.session.Session(
+            profile_name=self.profile_name,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+        )
+        return session.client(
+            "glue",
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            use_ssl=self.use_ssl,
+            verify=self.verify,
+            config=construct_boto_client_retry_config(self.max_attempts),
+        )
+
+
+def catalog_resource() -> GlueCatalogResource:
+    """`LAKEHOUSE_CATALOG` (none | glue) and `LAKEHOUSE_GLUE_DATABASE` as a `GlueCatalogResource`."""
+    mode = os.environ.get("LAKEHOUSE_CATALOG", "none")
+    if mode not in CATALOG_MODES:
+        raise ValueError(f"unknown LAKEHOUSE_CATALOG {mode!r}; expected one of {', '.join(CATALOG_MODES)}")
+    return GlueCatalogResource(
+        database=os.environ.get("LAKEHOUSE_GLUE_DATABASE", DEFAULT_GLUE_DATABASE), enabled=mode == "glue"
+    )
+
+
 def default_root() -> str:
     return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
 
@@ -57,6 +107,7 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
             rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
         ),
         "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+        "catalog": catalog_resource(),
     }
 
 

@@ -5,7 +5,10 @@ def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
     graph = defs.resolve_asset_graph()
     keys = sorted(key.to_user_string() for key in graph.get_all_asset_keys())
     assert keys == [
+        "analytics/daily_sales",
+        "analytics/top_products",
         "archived/landed_files",
+        "catalog/glue_tables",
         "landing/files",
         "processed/order_items",
         "processed/orders",
@@ -45,6 +48,8 @@ def test_checks_and_which_ones_block() -> None:
         ("processed/order_items", "product_id_in_products"): True,
         ("processed/order_items", "rows_reconciled"): True,
         ("processed/order_items", "rejection_rate"): False,
+        ("analytics/daily_sales", "totals_match_processed"): True,
+        ("analytics/top_products", "totals_match_processed"): True,
     }
     assert job.name == "lakehouse_job"
 
@@ -69,4 +74,32 @@ def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> 
         "process_orders": "lakehouse_processed_orders",
         "process_order_items": "lakehouse_processed_order_items",
         "archived__landed_files": "lakehouse_archive",
+        "analytics__daily_sales": "lakehouse_analytics_daily_sales",
+        "analytics__top_products": "lakehouse_analytics_top_products",
+        "catalog__glue_tables": "lakehouse_catalog",
     }
+
+
+def test_analytics_and_catalog_follow_processed() -> None:
+    graph = defs.resolve_asset_graph()
+    by_name = {key.to_user_string(): key for key in graph.get_all_asset_keys()}
+
+    def parents(name: str) -> set[str]:
+        return {key.to_user_string() for key in graph.get(by_name[name]).parent_keys}
+
+    assert parents("analytics/daily_sales") == {"processed/orders", "processed/order_items"}
+    assert parents("analytics/top_products") == {"processed/orders", "processed/order_items", "processed/products"}
+    assert parents("catalog/glue_tables") == {
+        *(
+            f"{zone}/{dataset}"
+            for zone in ("processed", "rejected")
+            for dataset in ("products", "orders", "order_items")
+        ),
+        "analytics/daily_sales",
+        "analytics/top_products",
+    }
+    groups = {name: graph.get(by_name[name]).group_name for name in ("analytics/daily_sales", "catalog/glue_tables")}
+    assert groups == {"analytics/daily_sales": "analytics", "catalog/glue_tables": "catalog"}
+    processed = graph.get(by_name["processed/orders"]).automation_condition
+    for name in ("analytics/daily_sales", "analytics/top_products", "catalog/glue_tables"):
+        assert graph.get(by_name[name]).automation_condition == processed
