@@ -70,6 +70,10 @@ class Store(Protocol):
         """Files under `prefix` in key order, after `start_after` (exclusive), one page per list call."""
         ...
 
+    def list_children(self, prefix: str) -> list[str]:
+        """The names directly under `prefix`: folders with a trailing `/`, then files (one list call)."""
+        ...
+
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes: ...
 
     def write_bytes(self, key: str, data: bytes) -> None: ...
@@ -137,6 +141,13 @@ class LocalStore:
                 )
             )
         yield objects
+
+    def list_children(self, prefix: str) -> list[str]:
+        base = self._file(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        entries = sorted(base.iterdir())
+        return [f"{e.name}/" for e in entries if e.is_dir()] + [e.name for e in entries if e.is_file()]
 
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
         with self._file(key).open("rb") as handle:
@@ -218,6 +229,18 @@ class S3Store:
                 for item in page.get("Contents", [])
                 if not item["Key"].endswith("/")
             ]
+
+    def list_children(self, prefix: str) -> list[str]:
+        full_prefix = self._object_key(prefix.rstrip("/")) + "/"
+        folders, files = [], []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix, Delimiter="/"):
+            self.list_calls += 1
+            folders += [item["Prefix"][len(full_prefix) :] for item in page.get("CommonPrefixes", [])]
+            files += [
+                item["Key"][len(full_prefix) :] for item in page.get("Contents", []) if item["Key"] != full_prefix
+            ]
+        return sorted(folders) + sorted(files)
 
     def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes:
         from botocore.exceptions import ClientError

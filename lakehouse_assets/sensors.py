@@ -96,6 +96,8 @@ class LandingScan:
     list_calls: int = 0
     objects_listed: int = 0
     waiting_incomplete: list[str] = field(default_factory=list)
+    # Folders and files in landing/ that belong to no data set (listed with each full listing).
+    strays: list[str] = field(default_factory=list)
 
 
 def scan_landing(
@@ -116,6 +118,11 @@ def scan_landing(
     if sweep is None and (cursor.listed_all_at is None or now - cursor.listed_all_at >= full_listing_interval):
         sweep = dict.fromkeys(DATASETS, "")
     scan = LandingScan(new=[], cursor=cursor, full_listing=sweep is not None)
+    if sweep is not None and set(sweep) == set(DATASETS) and not any(sweep.values()):
+        # A full listing starts: one more call tells what sits in landing/ outside the data sets.
+        scan.list_calls += 1
+        known = {f"{dataset}/" for dataset in DATASETS}
+        scan.strays = [f"{LANDING}/{name}" for name in store.list_children(LANDING) if name not in known]
     start_after = dict(cursor.start_after)
     candidates: list[StoredObject] = []
     budget = max_full_listing_pages
@@ -224,6 +231,8 @@ def evaluate_landing(
         f"{'full listing' if scan.full_listing else 'listing after the cursor'}"
     )
     context.log.info(f"landing: {plural(len(scan.new), 'new file version')}; {listing}")
+    if scan.strays:
+        context.log.warning(f"left alone in {LANDING}/, outside the data-set folders: {', '.join(scan.strays)}")
     if not scan.new:
         waiting = (
             f"; {plural(len(scan.waiting_incomplete), 'incomplete or hidden file')} waiting "
@@ -231,8 +240,14 @@ def evaluate_landing(
             if scan.waiting_incomplete
             else ""
         )
+        strays = (
+            f"; left alone, outside the data-set folders: {', '.join(scan.strays[:5])}"
+            + (f" and {len(scan.strays) - 5} more" if len(scan.strays) > 5 else "")
+            if scan.strays
+            else ""
+        )
         return SensorResult(
-            skip_reason=SkipReason(f"No new files in {LANDING}/ ({listing}){waiting}."),
+            skip_reason=SkipReason(f"No new files in {LANDING}/ ({listing}){waiting}{strays}."),
             cursor=scan.cursor.serialize(),
         )
     return SensorResult(

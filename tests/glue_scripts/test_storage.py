@@ -85,6 +85,14 @@ def test_list_and_list_pages_in_key_order_after_a_start_key_1000_keys_per_s3_cal
         assert any_store.list_calls == 10
 
 
+def test_list_children_names_the_folders_then_the_files_directly_under_a_prefix(any_store: Store) -> None:
+    for key in ("landing/orders/a.csv", "landing/orders/2025/b.csv", "landing/zz/c.csv", "landing/readme.txt"):
+        any_store.write_bytes(key, b"x")
+    assert any_store.list_children("landing") == ["orders/", "zz/", "readme.txt"]
+    assert any_store.list_children("landing/orders") == ["2025/", "a.csv"]
+    assert any_store.list_children("nothing") == []
+
+
 def test_s3_listing_skips_folder_markers(s3_store: S3Store, s3_client: Any) -> None:
     s3_client.put_object(Bucket=s3_store.bucket, Key=object_key(s3_store, "landing/orders/sub/"), Body=b"")
     s3_store.write_bytes("landing/orders/sub/a.csv", b"a")

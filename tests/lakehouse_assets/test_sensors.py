@@ -151,7 +151,7 @@ def test_incomplete_uploads_wait_and_the_skip_says_so(driver: SensorDriver) -> N
     land(driver.store, "orders/2025-04-01.csv._COPYING_", "partial")
     result = driver.tick()
     assert result.skip_reason.skip_message == (
-        "No new files in landing/ (1 object in 3 list calls, full listing); 1 incomplete or hidden file "
+        "No new files in landing/ (1 object in 4 list calls, full listing); 1 incomplete or hidden file "
         "waiting (e.g. landing/orders/2025-04-01.csv._COPYING_)."
     )
     driver.store.move("landing/orders/2025-04-01.csv._COPYING_", "landing/orders/2025-04-01.csv")
@@ -184,10 +184,10 @@ def test_on_s3_pagination_beyond_1000_keys_and_one_list_call_per_data_set_after(
     driver = SensorDriver(instance, store, max_files_per_run=500)
     result = driver.tick()
     assert [len(files) for files in driver.requested_files(result)] == [500, 500, 5]
-    assert store.list_calls == 4  # orders: 2 pages; products, order_items: 1 each
+    assert store.list_calls == 5  # landing/ itself; orders: 2 pages; products, order_items: 1 each
     land(store, "orders/2025-04-02.csv", "new\n")
     assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv"]]
-    assert store.list_calls == 7  # one call per data set, after the cursor
+    assert store.list_calls == 8  # one call per data set, after the cursor
     assert driver.tick().skip_reason.skip_message == (
         "No new files in landing/ (1 object in 3 list calls, listing after the cursor)."
     )
@@ -205,7 +205,7 @@ def test_on_s3_a_full_listing_larger_than_a_tick_resumes_where_it_stopped(
     driver = SensorDriver(instance, store, max_files_per_run=2_000, max_full_listing_pages=2)
     # Tick 1: products (one page) and the first 1,000 orders spend the budget; order_items waits.
     assert [len(files) for files in driver.requested_files(driver.tick())] == [1_001]
-    assert store.list_calls == 2
+    assert store.list_calls == 3  # landing/ itself, products, the first page of orders
     assert LandingCursor.parse(driver.cursor).full_listing == {
         "orders": "landing/orders/2025-04-01-00999.csv",
         "order_items": "",
@@ -215,7 +215,18 @@ def test_on_s3_a_full_listing_larger_than_a_tick_resumes_where_it_stopped(
     cursor = LandingCursor.parse(driver.cursor)
     assert (cursor.full_listing, cursor.listed_all_at) == (None, driver.clock)
     assert cursor.start_after == {"orders": "landing/orders/2025-04-01-00999.csv"}
-    assert store.list_calls == 5  # tick 2 also lists products after its cursor
+    assert store.list_calls == 6  # tick 2 also lists products after its cursor
     assert driver.tick().skip_reason.skip_message == (
         "No new files in landing/ (2 objects in 3 list calls, listing after the cursor)."
     )
+
+
+def test_files_outside_the_data_set_folders_are_left_alone_and_named(driver: SensorDriver) -> None:
+    driver.store.write_bytes("landing/customers/2025-04-01.csv", b"customer_id\n1\n")
+    driver.store.write_bytes("landing/readme.txt", b"drop files into landing/<dataset>/\n")
+    result = driver.tick()
+    assert result.skip_reason.skip_message == (
+        "No new files in landing/ (0 objects in 4 list calls, full listing); left alone, outside the data-set "
+        "folders: landing/customers/, landing/readme.txt."
+    )
+    assert driver.store.exists("landing/customers/2025-04-01.csv")
