@@ -39,7 +39,7 @@ def test_lab_data_run_then_same_delivery_again(
     assert "products          1      1,000      1,000          0            0" in out
     assert "orders           15      7,500      7,500          0            0" in out
     assert "order_items      15     40,803     40,803          0            0" in out
-    assert "checks: 11 passed, 0 failed" in out
+    assert "checks: 13 passed, 0 failed" in out
     assert "archived: 31 files" in out
     assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
     assert counts(spark, root, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
@@ -104,7 +104,7 @@ def test_dirty_copy_every_reason_code(
     assert "products          1      1,005      1,000          5            0" in out
     assert "orders           15      7,505      7,500          5            0" in out
     assert "order_items      15     40,809     40,803          6            0" in out
-    assert "checks: 11 passed, 0 failed" in out
+    assert "checks: 13 passed, 0 failed" in out
 
     late = tmp_path / "late"
     (late / "orders").mkdir(parents=True)

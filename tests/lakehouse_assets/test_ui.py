@@ -238,7 +238,7 @@ def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
     page.keyboard.press("Escape")
     page.get_by_role("button", name="panel_show_right", exact=True).click()  # hide the asset tree
     ui.settle()
-    for group in ("raw", "processed", "rejected"):
+    for group in ("landing", "raw", "processed", "rejected", "analytics", "catalog", "archive"):
         expect(graph_node(ui, group).first).to_be_visible()
     for name in PROCESSED_TABLES:
         expect(graph_node(ui, name).first).to_be_visible()
