@@ -7,12 +7,15 @@ into pass/fail results; keeping the measuring here lets every runner compute the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts.contracts import DatasetContract, ForeignKey
-from glue_scripts.ledger import LedgerEntry, rows_by_version
+from glue_scripts.delta_tables import read_table
+from glue_scripts.ledger import LedgerEntry, latest_processed_entries, rows_by_version
+from glue_scripts.storage import PROCESSED, RAW, Store, table_key
 
 SAMPLE_SIZE = 10
 
@@ -100,3 +103,124 @@ def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> Reconci
         rows_rejected=sum(entry.rows_rejected or 0 for entry in entries),
         unbalanced_files=sorted(unbalanced),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Check results as plain dicts: one definition for every runner.
+#
+# Dagster's asset checks (in-process) and the Glue / EMR Serverless process job (which reports through
+# Dagster Pipes) both turn the reports above into results through these functions, so a check passes
+# or fails, and says why, the same way wherever the Spark code ran. A result is a JSON-ready dict in
+# the shape Pipes' `report_asset_check` takes: `asset_key` (user string), `check_name`, `passed`,
+# `severity` ("ERROR" or "WARN"), `metadata` (raw values, or `{"raw_value": ..., "type": ...}`).
+
+PRIMARY_KEY_CHECK = "primary_key"
+RECONCILIATION_CHECK = "rows_reconciled"
+REJECTION_RATE_CHECK = "rejection_rate"
+ERROR = "ERROR"
+WARN = "WARN"
+
+
+def foreign_key_check_name(fk: ForeignKey) -> str:
+    return f"{fk.column}_in_{fk.parent}"
+
+
+def json_metadata(value: Any) -> dict[str, Any]:
+    """A metadata value Dagster shows as JSON (lists and dicts), in Pipes' typed form."""
+    return {"raw_value": value, "type": "json"}
+
+
+def processed_asset_key(contract: DatasetContract) -> str:
+    return f"{PROCESSED}/{contract.name}"
+
+
+def primary_key_result(contract: DatasetContract, report: KeyReport) -> dict[str, Any]:
+    return _result(
+        contract,
+        PRIMARY_KEY_CHECK,
+        report.passed,
+        {
+            "rows": report.rows,
+            "null_keys": report.null_keys,
+            "duplicate_keys": report.duplicate_keys,
+            "sample_duplicate_keys": json_metadata(report.sample_duplicates),
+        },
+    )
+
+
+def foreign_key_result(contract: DatasetContract, fk: ForeignKey, report: OrphanReport) -> dict[str, Any]:
+    return _result(
+        contract,
+        foreign_key_check_name(fk),
+        report.passed,
+        {
+            "rows_checked": report.rows_checked,
+            "orphan_rows": report.orphan_rows,
+            "sample_orphan_keys": json_metadata(report.sample_orphan_keys),
+        },
+    )
+
+
+def reconciliation_result(contract: DatasetContract, report: ReconciliationReport) -> dict[str, Any]:
+    return _result(
+        contract,
+        RECONCILIATION_CHECK,
+        report.passed,
+        {
+            "files": report.files,
+            "rows_read": report.rows_read,
+            "rows_accepted": report.rows_accepted,
+            "rows_rejected": report.rows_rejected,
+            "unbalanced_files": json_metadata(report.unbalanced_files),
+        },
+    )
+
+
+def rejection_rate_result(contract: DatasetContract, report: ReconciliationReport, warn_share: float) -> dict[str, Any]:
+    """Warns (never blocks) when the last batch rejected more than `warn_share` of its rows."""
+    return _result(
+        contract,
+        REJECTION_RATE_CHECK,
+        report.rejection_share <= warn_share,
+        {
+            "rejection_rate": report.rejection_share,
+            "threshold": warn_share,
+            "rows_read": report.rows_read,
+            "rows_rejected": report.rows_rejected,
+        },
+        severity=WARN,
+    )
+
+
+def _result(
+    contract: DatasetContract, check_name: str, passed: bool, metadata: dict[str, Any], severity: str = ERROR
+) -> dict[str, Any]:
+    return {
+        "asset_key": processed_asset_key(contract),
+        "check_name": check_name,
+        "passed": bool(passed),
+        "severity": severity,
+        "metadata": metadata,
+    }
+
+
+def check_results(
+    spark: SparkSession, store: Store, contract: DatasetContract, rejection_warn_share: float
+) -> list[dict[str, Any]]:
+    """Every check declared on `processed/<dataset>`, in declaration order, measured the way Dagster's checks do.
+
+    The process job calls this after its merge, so a run on Glue or EMR Serverless reports the same
+    results an in-process run's asset checks compute.
+    """
+    table = read_table(spark, store.spark_path(table_key(PROCESSED, contract.name)))
+    results = [primary_key_result(contract, primary_key_report(table, contract))]
+    for fk in contract.foreign_keys:
+        parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
+        results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))
+    batch = reconciliation_report(
+        latest_processed_entries(spark, store, contract.name),
+        read_table(spark, store.spark_path(table_key(RAW, contract.name))),
+    )
+    results.append(reconciliation_result(contract, batch))
+    results.append(rejection_rate_result(contract, batch, rejection_warn_share))
+    return results

@@ -1,0 +1,96 @@
+"""Glue job `<stack>-process`: raw/<dataset> -> processed/<dataset> + rejected/<dataset>, then its checks.
+
+Arguments (infra/README.md, "The Glue job contract"): `--dataset`, `--run_id`, `--lakehouse_root`,
+and, from the state machine, `--archive_manifest_key`: the job then writes the archive manifest,
+even when empty, to `s3://<bucket>/<key>` — every landing file version of the data set whose rows
+are accounted for (ledger stage `processed`) and still in landing, with its quoted ETag, the
+URL-encoded copy source and the archive key `archive_landed` would use — so the state machine moves
+exactly those. Dagster's runner passes `--rejection_warn_share` (the rejection-rate check's threshold).
+
+Every check declared on processed/<dataset> is measured after the merge (`glue_scripts.quality`) and
+reported through Dagster Pipes when Dagster launched the job; otherwise it is printed. A failed check
+does not fail the job: in Dagster, the blocking check stops what follows; under Step Functions the
+archive is driven by the manifest, as the contract says.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from glue_scripts import ledger, stages
+from glue_scripts.contracts import CONTRACTS, DatasetContract
+from glue_scripts.jobs import (
+    DEFAULT_REJECTION_WARN_SHARE,
+    dagster_pipes,
+    job_arguments,
+    process_step,
+    publish,
+    spark_session,
+    utc_now,
+)
+from glue_scripts.landing import landing_files
+from glue_scripts.storage import S3Store, Store, open_store
+
+
+def archive_manifest(
+    spark: SparkSession, store: S3Store, contract: DatasetContract, run_id: str, now: datetime
+) -> dict[str, Any]:
+    """What `archive_landed` would move now, in the state machine's terms (bucket-absolute keys)."""
+    objects = landing_files(store, contract.name)
+    processed = ledger.versions_at_stage(
+        spark, store, contract.name, ledger.STAGE_PROCESSED, [o.version_id for o in objects]
+    )
+
+    def absolute(key: str) -> str:
+        return f"{store.prefix}/{key}" if store.prefix else key
+
+    files = [
+        {
+            "key": absolute(obj.key),
+            "etag": f'"{obj.digest}"',
+            "copy_source": urllib.parse.quote(f"{store.bucket}/{absolute(obj.key)}"),
+            "archive_key": absolute(stages.archive_key(store, contract.name, obj, now)),
+        }
+        for obj in objects
+        if obj.version_id in processed
+    ]
+    return {"dataset": contract.name, "run_id": run_id, "files": files}
+
+
+def write_archive_manifest(store: Store, key: str, manifest: dict[str, Any]) -> None:
+    if not isinstance(store, S3Store):
+        raise ValueError(f"--archive_manifest_key needs an s3:// lakehouse root, not {store.root}")
+    store.client.put_object(
+        Bucket=store.bucket, Key=key, Body=json.dumps(manifest).encode(), ContentType="application/json"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = job_arguments(
+        ["dataset", "run_id", "lakehouse_root"],
+        {"archive_manifest_key": None, "rejection_warn_share": str(DEFAULT_REJECTION_WARN_SHARE), "conf": None},
+        argv,
+    )
+    contract = CONTRACTS[args["dataset"]]
+    store = open_store(args["lakehouse_root"])
+    with dagster_pipes() as pipes:
+        spark = spark_session(args["conf"])
+        now = utc_now()
+        report = process_step(
+            spark, store, contract, args["run_id"], now, rejection_warn_share=float(args["rejection_warn_share"])
+        )
+        if args["archive_manifest_key"]:
+            manifest = archive_manifest(spark, store, contract, args["run_id"], now)
+            write_archive_manifest(store, args["archive_manifest_key"], manifest)
+            print(f"archive manifest: {len(manifest['files'])} files at {args['archive_manifest_key']}")
+        publish(pipes, "process", report)
+
+
+if __name__ == "__main__":
+    main()

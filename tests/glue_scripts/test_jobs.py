@@ -1,0 +1,235 @@
+"""The Glue job entry points (`glue_scripts/jobs/`) as the Step Functions pipeline runs them: without Dagster.
+
+Quick ones: the arguments the Glue way and the argparse way, Glue's `--conf`, Pipes staying closed
+when nothing launched the job by Dagster, the stage outcomes surviving JSON, the check results as
+plain dicts. Slow ones run the real scripts' `main()` in this process on the shared Spark session
+against a moto S3 root: ingest, process (with its archive manifest exactly as infra/README.md's
+contract and the state machine test read it) and archive, and print a summary instead of reporting.
+The runs through Dagster Pipes (Glue and EMR Serverless) are in tests/lakehouse_assets/test_runners.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+import urllib.parse
+import warnings
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from glue_scripts import jobs, quality, stages
+from glue_scripts.contracts import ORDER_ITEMS, ORDERS, PRODUCTS
+from glue_scripts.delta_tables import read_table
+from glue_scripts.jobs import archive, ingest, process
+from glue_scripts.storage import PROCESSED, S3Store
+
+PRODUCTS_CSV = "product_id,department_id,department,product_name\n1,10,produce,Banana\n2,10,produce,Apple\n"
+ORDERS_CSV = (
+    "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+    "1,100,7,2025-04-16T09:00:00,12.50,2025-04-16\n"
+    "2,101,7,2025-04-16T10:00:00,-1.00,2025-04-16\n"
+)
+ITEMS_CSV = (
+    "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+    "1000,100,7,,1,1,0,2025-04-16T09:00:00,2025-04-16\n"
+    "1001,100,7,,2,2,0,2025-04-16T09:00:00,2025-04-16\n"
+    "1002,100,7,,99,3,0,2025-04-16T09:00:00,2025-04-16\n"
+)
+
+
+# --- arguments -----------------------------------------------------------------------------------
+
+
+def test_arguments_without_awsglue_take_glue_names_and_ignore_the_rest() -> None:
+    argv = [
+        "ingest.py",
+        "--JOB_NAME",
+        "lakehouse-ingest",
+        "--dataset",
+        "orders",
+        "--run_id",
+        "exec-1",
+        "--lakehouse_root",
+        "s3://b/lakehouse",
+        "--enable-metrics",
+        "true",
+        "--dagster-pipes-context",
+        "abc",
+    ]
+    args = jobs.job_arguments(["dataset", "run_id", "lakehouse_root"], {"only_versions": None, "conf": "x"}, argv)
+    assert args == {
+        "dataset": "orders",
+        "run_id": "exec-1",
+        "lakehouse_root": "s3://b/lakehouse",
+        "only_versions": None,
+        "conf": "x",
+    }
+    with pytest.raises(SystemExit):  # a required argument missing fails the job, as getResolvedOptions does
+        jobs.job_arguments(["dataset", "run_id"], {}, ["ingest.py", "--dataset", "orders"])
+
+
+def test_arguments_on_glue_ask_getresolvedoptions_only_for_names_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+
+    def get_resolved_options(argv: list[str], names: list[str]) -> dict[str, str]:
+        asked.append(names)
+        return {name: argv[argv.index(f"--{name}") + 1] for name in names}
+
+    awsglue, utils = types.ModuleType("awsglue"), types.ModuleType("awsglue.utils")
+    utils.getResolvedOptions = get_resolved_options  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "awsglue", awsglue)
+    monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
+    argv = ["process.py", "--dataset", "orders", "--run_id", "r", "--archive_manifest_key", "k.json"]
+    args = jobs.job_arguments(
+        ["dataset", "run_id"], {"archive_manifest_key": None, "rejection_warn_share": "0.05"}, argv
+    )
+    assert asked == [["dataset", "run_id", "archive_manifest_key"]]
+    assert args == {
+        "dataset": "orders",
+        "run_id": "r",
+        "archive_manifest_key": "k.json",
+        "rejection_warn_share": "0.05",
+    }
+
+
+def test_glue_conf_argument_becomes_spark_settings() -> None:
+    conf = (
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+        "--conf spark.sql.session.timeZone=UTC"
+    )
+    assert jobs.glue_conf_pairs(conf) == [
+        ("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension"),
+        ("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"),
+        ("spark.sql.session.timeZone", "UTC"),
+    ]
+    assert jobs.glue_conf_pairs(None) == []
+
+
+# --- Pipes when not launched by Dagster, and what crosses it -----------------------------------------
+
+
+def test_not_launched_by_dagster_opens_no_pipes_and_prints(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DAGSTER_PIPES_CONTEXT", raising=False)
+    monkeypatch.setattr(sys, "argv", ["ingest.py", "--dataset", "orders"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "orchestration inactive" warning either
+        with jobs.dagster_pipes(s3_client=object()) as pipes:
+            assert pipes is None
+            report = jobs.StepReport(
+                [stages.IngestOutcome("orders", rows_by_file={"landing/orders/a.csv": 2})],
+                [{"asset_key": "raw/orders", "metadata": {"rows_ingested": 2, "files": quality.json_metadata(["a"])}}],
+                [quality.primary_key_result(ORDERS, quality.KeyReport(2, 0, 1, [100]))],
+            )
+            jobs.publish(pipes, "ingest", report)
+    printed = capsys.readouterr().out
+    assert 'raw/orders: {"rows_ingested": 2, "files": ["a"]}' in printed
+    assert "check processed/orders:primary_key FAILED (ERROR)" in printed
+
+
+def test_outcomes_survive_the_json_of_a_custom_message() -> None:
+    outcome = stages.ProcessOutcome(
+        "orders",
+        files=["landing/orders/a.csv#d"],
+        rows_read=3,
+        rows_accepted=2,
+        rows_rejected=1,
+        rejected_by_reason={"invalid_total_amount": 1},
+        counts_by_file={"landing/orders/a.csv#d": (3, 2)},
+    )
+    message = json.loads(json.dumps(jobs.outcome_message("process", jobs.StepReport([outcome]))))
+    assert jobs.outcomes_from_message(message) == [outcome]
+    archived = stages.ArchiveOutcome("orders", {"landing/orders/a.csv": "archived/orders/2025/04/16/a.csv"})
+    message = json.loads(json.dumps(jobs.outcome_message("archive", jobs.StepReport([archived]))))
+    assert jobs.outcomes_from_message(message) == [archived]
+
+
+def test_check_results_as_plain_dicts() -> None:
+    items = ORDER_ITEMS
+    (fk,) = [fk for fk in items.foreign_keys if fk.parent == PRODUCTS.name]
+    assert quality.foreign_key_result(items, fk, quality.OrphanReport(3, 1, [99])) == {
+        "asset_key": "processed/order_items",
+        "check_name": "product_id_in_products",
+        "passed": False,
+        "severity": "ERROR",
+        "metadata": {
+            "rows_checked": 3,
+            "orphan_rows": 1,
+            "sample_orphan_keys": {"raw_value": [99], "type": "json"},
+        },
+    }
+    batch = quality.ReconciliationReport(files=1, rows_read=4, rows_accepted=3, rows_rejected=1, unbalanced_files=[])
+    rate = quality.rejection_rate_result(ORDERS, batch, 0.05)
+    assert (rate["check_name"], rate["passed"], rate["severity"]) == ("rejection_rate", False, "WARN")
+    assert rate["metadata"] == {"rejection_rate": 0.25, "threshold": 0.05, "rows_read": 4, "rows_rejected": 1}
+    assert quality.reconciliation_result(ORDERS, batch)["passed"] is True
+
+
+# --- the scripts, run as the state machine runs them (slow: Spark on moto S3) ---------------------
+
+
+def land(store: S3Store) -> None:
+    store.write_bytes("landing/products/products.csv", PRODUCTS_CSV.encode())
+    store.write_bytes("landing/orders/2025-04-16.csv", ORDERS_CSV.encode())
+    store.write_bytes("landing/order_items/2025-04-16.csv", ITEMS_CSV.encode())
+
+
+@pytest.mark.slow
+def test_scripts_without_dagster_write_tables_manifests_and_archive(
+    s3_spark: SparkSession, s3_root: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.delenv("DAGSTER_PIPES_CONTEXT", raising=False)
+    store = S3Store(s3_root, s3_client)
+    land(store)
+    common = ["--run_id", "exec-42", "--lakehouse_root", s3_root, "--JOB_NAME", "stack-x"]
+    manifests = {}
+    for dataset in (PRODUCTS.name, ORDERS.name, ORDER_ITEMS.name):  # parents first, as the state machine does
+        ingest.main(["ingest.py", "--dataset", dataset, *common])
+        key = f"lakehouse/audit/archive_manifests/exec-42/{dataset}.json"
+        process.main(["process.py", "--dataset", dataset, "--archive_manifest_key", key, *common])
+        manifests[dataset] = json.loads(s3_client.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+
+    counts = {
+        contract.name: read_table(s3_spark, stages.table_path(store, PROCESSED, contract)).count()
+        for contract in (PRODUCTS, ORDERS, ORDER_ITEMS)
+    }
+    assert counts == {"products": 2, "orders": 1, "order_items": 1}  # -1.00 rejected; its item and product 99 wait
+    out = capsys.readouterr().out
+    assert "check processed/order_items:rows_reconciled passed" in out
+    assert "check processed/orders:rejection_rate FAILED (WARN)" in out  # 1 of 2 rejected
+
+    # The manifest: exactly the contract's shape, keys bucket-absolute, ETag quoted, copy source encoded.
+    head = s3_client.head_object(Bucket=store.bucket, Key="lakehouse/landing/orders/2025-04-16.csv")
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
+    assert manifests["orders"] == {
+        "dataset": "orders",
+        "run_id": "exec-42",
+        "files": [
+            {
+                "key": "lakehouse/landing/orders/2025-04-16.csv",
+                "etag": head["ETag"],
+                "copy_source": urllib.parse.quote(f"{store.bucket}/lakehouse/landing/orders/2025-04-16.csv"),
+                "archive_key": f"lakehouse/archived/orders/{day}/2025-04-16.csv",
+            }
+        ],
+    }
+    assert [f["key"] for f in manifests["order_items"]["files"]] == ["lakehouse/landing/order_items/2025-04-16.csv"]
+
+    # The Dagster runners' archive job (the state machine archives natively instead).
+    archive.main(["archive.py", *common])
+    assert [o.key for o in store.list("landing")] == []
+    assert sorted(o.key for o in store.list("archived")) == [
+        f"archived/order_items/{day}/2025-04-16.csv",
+        f"archived/orders/{day}/2025-04-16.csv",
+        f"archived/products/{day}/products.csv",
+    ]
+    # A rerun of any job changes nothing: the ledger says it is done.
+    version = read_table(s3_spark, stages.table_path(store, PROCESSED, ORDERS)).count()
+    process.main(["process.py", "--dataset", "orders", *common])
+    assert read_table(s3_spark, stages.table_path(store, PROCESSED, ORDERS)).count() == version
