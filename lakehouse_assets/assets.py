@@ -12,6 +12,9 @@ only once the blocking checks upstream passed). Every step that writes a table h
 concurrency pool named after it, so two runs never write the same Delta table at once (the
 instance gives each pool one slot, see `instance.py`). Each step also reports, per file, what
 happened to it on that file's partition of `landing/files`.
+
+Where the Spark work runs is the `execution` resource's business (`runners.py`: in this process, on
+AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here are the same for all.
 """
 
 from collections.abc import Iterator
@@ -24,7 +27,6 @@ from dagster import (
     AutomationCondition,
     Config,
     MaterializeResult,
-    MetadataValue,
     TableColumn,
     TableSchema,
     asset,
@@ -34,13 +36,12 @@ from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
-from glue_scripts.delta_tables import read_table
+from glue_scripts.jobs import PREVIEW_ROWS, markdown_table  # noqa: F401 (re-exported: their old home)
 from glue_scripts.landing import raw_schema
 from glue_scripts.storage import PROCESSED, RAW, REJECTED
 from lakehouse_assets import landed_files
 from lakehouse_assets.resources import LakehouseResource
-
-PREVIEW_ROWS = 5
+from lakehouse_assets.runners import SparkExecution
 
 
 def raw_key(dataset: str) -> AssetKey:
@@ -138,6 +139,7 @@ def ingest_landed_files(
     config: RawIngestConfig,
     lakehouse: LakehouseResource,
     pyspark: LazyPySparkResource,
+    execution: SparkExecution,
 ) -> Iterator[MaterializeResult]:
     """One step loads the batch into every raw table it touches, then reports them together.
 
@@ -151,25 +153,10 @@ def ingest_landed_files(
         requested = None
         if config.files is not None:
             requested = [landed_files.version_id(key) for key in config.files if key.startswith(f"{contract.name}/")]
-        outcome = stages.ingest_landing(
-            pyspark.spark_session, lakehouse.store(), contract, context.run_id, now(), only_versions=requested
-        )
-        report_files(context, contract, outcome)
-        results.append(
-            MaterializeResult(
-                asset_key=raw_key(contract.name),
-                metadata={
-                    "files_ingested": len(outcome.rows_by_file),
-                    "rows_ingested": outcome.rows_ingested,
-                    "files_quarantined": len(outcome.quarantined),
-                    "quarantined": MetadataValue.json(outcome.quarantined),
-                    "files_already_ingested": len(outcome.already_ingested),
-                    "files_not_in_landing": MetadataValue.json(outcome.not_in_landing),
-                    "rows_by_file": MetadataValue.json(outcome.rows_by_file),
-                    "table_version": outcome.table_version,
-                },
-            )
-        )
+        step = execution.ingest(context, lakehouse, pyspark, contract, requested)
+        for outcome in step.outcomes:
+            report_files(context, contract, outcome)
+        results.extend(step.results)
     yield from results
 
 
@@ -223,23 +210,17 @@ def build_processing_asset(contract: DatasetContract):
         pool=pool(PROCESSED, name),
     )
     def process(
-        context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+        context: AssetExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
     ) -> Iterator[MaterializeResult]:
-        spark, store = pyspark.spark_session, lakehouse.store()
-        outcome = stages.process_batch(spark, store, contract, context.run_id, now())
+        step = execution.process(context, lakehouse, pyspark, contract)
+        (outcome,) = step.outcomes
         context.log.info(
             f"{name}: {outcome.rows_read} rows read from {len(outcome.files)} files, {outcome.rows_accepted} accepted, "
             f"{outcome.rows_rejected} rejected {outcome.rejected_by_reason or ''}"
         )
-        batch = {
-            "files_processed": len(outcome.files),
-            "rows_read": outcome.rows_read,
-            "rows_accepted": outcome.rows_accepted,
-            "rows_rejected": outcome.rows_rejected,
-            "rejection_rate": outcome.rows_rejected / outcome.rows_read if outcome.rows_read else 0.0,
-            "late_rows_resolved": outcome.late_rows_resolved,
-            "late_rows_waiting": outcome.late_rows_waiting,
-        }
         for version, (read, accepted) in outcome.counts_by_file.items():
             context.log_event(
                 landed_files.file_materialization(
@@ -253,34 +234,8 @@ def build_processing_asset(contract: DatasetContract):
                     },
                 )
             )
-        # Every reason, zeros included, so the UI can plot each one over time.
-        by_reason = {
-            f"rejected_{reason}": outcome.rejected_by_reason.get(reason, 0) for reason in contract.reason_codes
-        }
-        preview = read_table(spark, stages.table_path(store, PROCESSED, contract)).limit(PREVIEW_ROWS).collect()
-        yield MaterializeResult(
-            asset_key=processed_key(name),
-            metadata={
-                **batch,
-                **by_reason,
-                "dagster/row_count": outcome.processed_rows,
-                "table_version": outcome.processed_version,
-                **({"partitions": outcome.partitions} if outcome.partitions is not None else {}),
-                "partitions_touched": MetadataValue.json(outcome.partitions_touched),
-                "files": MetadataValue.json(outcome.files),
-                "preview": MetadataValue.md(markdown_table(preview)),
-            },
-        )
-        yield MaterializeResult(
-            asset_key=rejected_key(name),
-            metadata={
-                "rows_rejected": outcome.rows_rejected,
-                **by_reason,
-                "late_rows_resolved": outcome.late_rows_resolved,
-                "late_rows_waiting": outcome.late_rows_waiting,
-                "table_version": outcome.rejected_version,
-            },
-        )
+        # The metadata (rows, every rejection reason, version, preview) is built with the stage call.
+        yield from step.results
 
     return process
 
@@ -297,27 +252,21 @@ def build_processing_asset(contract: DatasetContract):
     pool=ARCHIVE_POOL,
 )
 def archived_landed_files(
-    context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+    context: AssetExecutionContext,
+    lakehouse: LakehouseResource,
+    pyspark: LazyPySparkResource,
+    execution: SparkExecution,
 ) -> MaterializeResult:
-    spark, store, moment = pyspark.spark_session, lakehouse.store(), now()
-    archived: dict[str, str] = {}
-    for contract in CONTRACTS.values():
-        outcome = stages.archive_landed(spark, store, contract, context.run_id, moment)
-        archived.update(outcome.archived)
+    step = execution.archive(context, lakehouse, pyspark, list(CONTRACTS.values()))
+    archived = 0
+    for outcome in step.outcomes:
+        archived += len(outcome.archived)
         for key, target in outcome.archived.items():
-            metadata = {"stage": "archived", "dataset": contract.name, "archived_to": target}
+            metadata = {"stage": "archived", "dataset": outcome.dataset, "archived_to": target}
             context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
-    context.log.info(f"archived {len(archived)} files")
-    return MaterializeResult(metadata={"files_archived": len(archived), "archived": MetadataValue.json(archived)})
-
-
-def markdown_table(rows: list) -> str:
-    if not rows:
-        return "_empty table_"
-    columns = list(rows[0].asDict())
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |" for row in rows]
-    return "\n".join(lines)
+    context.log.info(f"archived {archived} files")
+    (result,) = step.results
+    return result
 
 
 processing_assets = [build_processing_asset(contract) for contract in CONTRACTS.values()]

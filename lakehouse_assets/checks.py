@@ -7,15 +7,18 @@ Blocking checks (a failure stops the run before the landing files are archived):
   read = the file's rows in raw (nothing lost between stages).
 Warning only:
 - `rejection_rate`: the last batch rejected more than the configured share of its rows.
+
+The measuring and the pass/fail rule are `glue_scripts.quality`'s (a result as a plain dict), so a
+Glue or EMR Serverless process job, which measures them where the data is and reports them through
+Pipes, decides exactly as these do. Under such an execution a check returns what the job reported
+(`execution.reported_check`); in-process it measures here.
 """
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
-    AssetCheckSeverity,
     AutomationCondition,
-    MetadataValue,
     asset_check,
 )
 from dagster_pyspark import LazyPySparkResource
@@ -26,6 +29,7 @@ from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import PROCESSED, RAW, table_key
 from lakehouse_assets.assets import processed_key
 from lakehouse_assets.resources import LakehouseResource
+from lakehouse_assets.runners import SparkExecution, check_result
 
 # A check runs whenever its table is materialized, in the same run. Giving checks a condition (rather
 # than letting them ride along) lets the automation sensor plan a child table, and the archive, in
@@ -37,23 +41,21 @@ def build_primary_key_check(contract: DatasetContract) -> AssetChecksDefinition:
     @asset_check(
         automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
-        name="primary_key",
+        name=quality.PRIMARY_KEY_CHECK,
         blocking=True,
         description=f"`{contract.primary_key}` is never null and unique across processed/{contract.name}.",
     )
-    def primary_key(lakehouse: LakehouseResource, pyspark: LazyPySparkResource) -> AssetCheckResult:
+    def primary_key(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
         store = lakehouse.store()
         table = read_table(pyspark.spark_session, stages.table_path(store, PROCESSED, contract))
-        report = quality.primary_key_report(table, contract)
-        return AssetCheckResult(
-            passed=report.passed,
-            metadata={
-                "rows": report.rows,
-                "null_keys": report.null_keys,
-                "duplicate_keys": report.duplicate_keys,
-                "sample_duplicate_keys": MetadataValue.json(report.sample_duplicates),
-            },
-        )
+        return check_result(quality.primary_key_result(contract, quality.primary_key_report(table, contract)))
 
     return primary_key
 
@@ -62,24 +64,23 @@ def build_foreign_key_check(contract: DatasetContract, fk: ForeignKey) -> AssetC
     @asset_check(
         automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
-        name=f"{fk.column}_in_{fk.parent}",
+        name=quality.foreign_key_check_name(fk),
         blocking=True,
         additional_deps=[processed_key(fk.parent)],
         description=f"Every `{contract.name}.{fk.column}` exists as `{fk.parent}.{fk.parent_column}`.",
     )
-    def foreign_key(lakehouse: LakehouseResource, pyspark: LazyPySparkResource) -> AssetCheckResult:
+    def foreign_key(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
         spark, store = pyspark.spark_session, lakehouse.store()
         child = read_table(spark, stages.table_path(store, PROCESSED, contract))
         parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
-        report = quality.orphan_report(child, parent, fk)
-        return AssetCheckResult(
-            passed=report.passed,
-            metadata={
-                "rows_checked": report.rows_checked,
-                "orphan_rows": report.orphan_rows,
-                "sample_orphan_keys": MetadataValue.json(report.sample_orphan_keys),
-            },
-        )
+        return check_result(quality.foreign_key_result(contract, fk, quality.orphan_report(child, parent, fk)))
 
     return foreign_key
 
@@ -95,22 +96,19 @@ def build_reconciliation_check(contract: DatasetContract) -> AssetChecksDefiniti
     @asset_check(
         automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
-        name="rows_reconciled",
+        name=quality.RECONCILIATION_CHECK,
         blocking=True,
         description="Last batch, per file: rows read = accepted + rejected = the file's rows in raw.",
     )
-    def rows_reconciled(lakehouse: LakehouseResource, pyspark: LazyPySparkResource) -> AssetCheckResult:
-        report = _last_batch(lakehouse, pyspark, contract)
-        return AssetCheckResult(
-            passed=report.passed,
-            metadata={
-                "files": report.files,
-                "rows_read": report.rows_read,
-                "rows_accepted": report.rows_accepted,
-                "rows_rejected": report.rows_rejected,
-                "unbalanced_files": MetadataValue.json(report.unbalanced_files),
-            },
-        )
+    def rows_reconciled(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
+        return check_result(quality.reconciliation_result(contract, _last_batch(lakehouse, pyspark, contract)))
 
     return rows_reconciled
 
@@ -119,23 +117,19 @@ def build_rejection_rate_check(contract: DatasetContract) -> AssetChecksDefiniti
     @asset_check(
         automation_condition=AFTER_ITS_ASSET,
         asset=processed_key(contract.name),
-        name="rejection_rate",
+        name=quality.REJECTION_RATE_CHECK,
         description="Warns when the last batch rejected more than `rejection_warn_share` of its rows.",
     )
     def rejection_rate(
-        context: AssetCheckExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
     ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
         report = _last_batch(lakehouse, pyspark, contract)
-        return AssetCheckResult(
-            passed=report.rejection_share <= lakehouse.rejection_warn_share,
-            severity=AssetCheckSeverity.WARN,
-            metadata={
-                "rejection_rate": report.rejection_share,
-                "threshold": lakehouse.rejection_warn_share,
-                "rows_read": report.rows_read,
-                "rows_rejected": report.rows_rejected,
-            },
-        )
+        return check_result(quality.rejection_rate_result(contract, report, lakehouse.rejection_warn_share))
 
     return rejection_rate
 

@@ -27,6 +27,7 @@ from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_cli
 from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts.storage import Store, open_store
+from lakehouse_assets.runners import execution_from_environment
 from lakehouse_assets.spark_config import local_spark_conf
 
 DEFAULT_ROOT = "./lakehouse_data"
@@ -107,6 +108,8 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
             rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
         ),
         "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+        # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.
+        "execution": execution_from_environment(),
         "catalog": catalog_resource(),
     }
 

@@ -1,0 +1,566 @@
+"""The three runners: the same assets and checks, their Spark steps in-process, on "Glue", on "EMR Serverless".
+
+No AWS here, so the services are local stand-ins in the manner of dagster-aws's own
+`LocalGlueMockClient` (its tests): moto's API (a moto server, the `s3_*` fixtures) answers every
+call, and the job a run starts is the real script, downloaded from (moto) S3 where `lakehouse
+deploy`'s packaging put it, run by a local Python with local Spark as a subprocess, with the
+package zip on its path as `--extra-py-files` / `spark.submit.pyFiles` would put it. Pipes context
+and messages cross moto S3 under `<root>/_dagster_pipes/`, as they would cross real S3.
+
+- Quick: `LAKEHOUSE_EXECUTION` picks and configures the resource; the EMR Serverless path down to
+  the exact `StartJobRun` request and a Pipes round trip (a stand-in entry point at the job's key
+  that reports through the jobs' own Pipes code).
+- Slow: the whole graph on a small generated data set, once in-process on a folder and once through
+  `PipesGlueClient` and the real Glue scripts on moto S3: the same tables, the same materialization
+  metadata, the same check results, the counts the generator's manifest promises. And one real
+  ingest job through `PipesEMRServerlessClient`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import shlex
+import subprocess
+import sys
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    define_asset_job,
+    in_process_executor,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import SparkSession
+
+from glue_scripts import stages
+from glue_scripts.contracts import CONTRACTS
+from glue_scripts.delta_tables import read_table
+from glue_scripts.generator import generate
+from glue_scripts.storage import PROCESSED, REJECTED, LocalStore, S3Store, Store
+from lakehouse_assets import runners
+from lakehouse_assets.assets import all_assets
+from lakehouse_assets.checks import all_checks
+from lakehouse_assets.deploy import PACKAGE_KEY, job_scripts, package_glue_scripts
+from lakehouse_assets.resources import LakehouseResource
+from lakehouse_assets.spark_config import local_spark_conf
+
+TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}
+ARTIFACTS_PREFIX = "deploy/"
+STACK = "lakehouse-test"
+# What Dagster adds to what a job reported: where the run is.
+GLUE_RUN_METADATA = {"AWS Glue Job Run ID", "AWS Glue Job Name", "AWS Glue Job Run URL"}
+EMR_RUN_METADATA = {"AWS EMR Serverless Application ID", "AWS EMR Serverless Job Run ID"}
+# Columns that differ between two runs by nature: who and when.
+RUN_COLUMNS = {"run_id", "processed_at", "rejected_at", "ingested_at", "resolved_at", "resolved_run_id"}
+
+
+# --- the stand-ins --------------------------------------------------------------------------------
+
+
+def pyspark_submit_args() -> str:
+    """What spark-submit would be given for a job here: local Spark with Delta and s3a at the moto endpoint."""
+    conf = local_spark_conf(cores=1, driver_memory="1g")
+    conf["spark.sql.shuffle.partitions"] = "2"
+    return " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in conf.items()) + " pyspark-shell"
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+@dataclass
+class LocalRun:
+    """A job run: the script in a subprocess, its output in files (a pipe could fill up and stall Spark)."""
+
+    process: subprocess.Popen
+    stdout: Path
+    stderr: Path
+    stopped: bool = False
+
+    def state(self) -> str | None:
+        """None while running, else the exit code as 'ok' / 'failed'."""
+        code = self.process.poll()
+        return None if code is None else ("ok" if code == 0 else "failed")
+
+    def error(self) -> str:
+        return self.stderr.read_text()[-4000:]
+
+
+def start_script(
+    s3: Any, workdir: Path, script_uri: str, zip_uri: str, argv: list[str], env: dict[str, str]
+) -> LocalRun:
+    """Download the script and the package zip from S3 and run the script with the zip first on the path."""
+    run_dir = workdir / uuid.uuid4().hex[:8]
+    run_dir.mkdir(parents=True)
+    script, package = run_dir / Path(split_s3(script_uri)[1]).name, run_dir / "lakehouse_glue.zip"
+    s3.download_file(*split_s3(script_uri), str(script))
+    s3.download_file(*split_s3(zip_uri), str(package))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_PIPES")}
+    environment |= {"PYTHONPATH": str(package), "PYSPARK_SUBMIT_ARGS": pyspark_submit_args(), **env}
+    stdout, stderr = run_dir / "stdout", run_dir / "stderr"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, str(script), *argv], env=environment, stdout=out, stderr=err, cwd=run_dir
+        )
+    return LocalRun(process, stdout, stderr)
+
+
+class LocalGlue:
+    """moto's Glue API, plus the job run for real: the job's script with its default and run arguments."""
+
+    def __init__(self, glue: Any, s3: Any, workdir: Path) -> None:
+        self.glue, self.s3, self.workdir = glue, s3, workdir
+        self.runs: dict[str, LocalRun] = {}
+        self.started: list[dict[str, Any]] = []
+
+    @property
+    def meta(self) -> Any:
+        return self.glue.meta
+
+    def start_job_run(self, JobName: str, Arguments: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        self.started.append({"JobName": JobName, "Arguments": dict(Arguments or {})})
+        job = self.glue.get_job(JobName=JobName)["Job"]
+        response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
+        arguments = {**job.get("DefaultArguments", {}), **(Arguments or {})}  # a run's arguments win, as on Glue
+        argv = ["--JOB_NAME", JobName, "--JOB_RUN_ID", response["JobRunId"]]
+        argv += [item for pair in arguments.items() for item in pair]
+        self.runs[response["JobRunId"]] = start_script(
+            self.s3, self.workdir, job["Command"]["ScriptLocation"], arguments["--extra-py-files"], argv, {}
+        )
+        return response
+
+    def get_job_run(self, JobName: str, RunId: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.glue.get_job_run(JobName=JobName, RunId=RunId)
+        run = self.runs[RunId]
+        state = run.state()
+        if run.stopped:
+            response["JobRun"]["JobRunState"] = "STOPPED"
+        elif state is None:
+            response["JobRun"]["JobRunState"] = "RUNNING"
+        elif state == "ok":
+            response["JobRun"]["JobRunState"] = "SUCCEEDED"
+        else:
+            response["JobRun"]["JobRunState"] = "FAILED"
+            response["JobRun"]["ErrorMessage"] = run.error()
+        return response
+
+    def batch_stop_job_run(self, JobName: str, JobRunIds: list[str]) -> dict[str, Any]:
+        for run_id in JobRunIds:
+            self.runs[run_id].process.terminate()
+            self.runs[run_id].stopped = True
+        return {"SuccessfulSubmissions": [{"JobName": JobName, "JobRunId": r} for r in JobRunIds], "Errors": []}
+
+
+class LocalEmrServerless:
+    """moto's EMR Serverless API, recording each `StartJobRun` request and running its entry point here."""
+
+    def __init__(self, emr: Any, s3: Any, workdir: Path) -> None:
+        self.emr, self.s3, self.workdir = emr, s3, workdir
+        self.requests: list[dict[str, Any]] = []
+        self.runs: dict[str, LocalRun] = {}
+
+    @property
+    def meta(self) -> Any:
+        return self.emr.meta
+
+    def start_job_run(self, **params: Any) -> dict[str, Any]:
+        self.requests.append(copy.deepcopy(params))
+        response = self.emr.start_job_run(**params)
+        submit = params["jobDriver"]["sparkSubmit"]
+        conf = dict(
+            item.strip().split("=", 1) for item in submit["sparkSubmitParameters"].split("--conf") if item.strip()
+        )
+        driver_env = {
+            key.removeprefix("spark.emr-serverless.driverEnv."): value
+            for key, value in conf.items()
+            if key.startswith("spark.emr-serverless.driverEnv.")
+        }
+        self.runs[response["jobRunId"]] = start_script(
+            self.s3,
+            self.workdir,
+            submit["entryPoint"],
+            conf["spark.submit.pyFiles"],
+            list(submit["entryPointArguments"]),
+            driver_env,
+        )
+        return response
+
+    def get_job_run(self, applicationId: str, jobRunId: str) -> dict[str, Any]:
+        response = self.emr.get_job_run(applicationId=applicationId, jobRunId=jobRunId)
+        state = self.runs[jobRunId].state()
+        response["jobRun"]["state"] = {None: "RUNNING", "ok": "SUCCESS", "failed": "FAILED"}[state]
+        if state == "failed":
+            response["jobRun"]["stateDetails"] = self.runs[jobRunId].error()
+        return response
+
+    def get_dashboard_for_job_run(self, applicationId: str, jobRunId: str, **kwargs: Any) -> dict[str, str]:
+        return {"url": f"https://emr-serverless.local/{applicationId}/{jobRunId}"}
+
+    def get_application(self, applicationId: str) -> dict[str, Any]:
+        # moto accepts only "SPARK" at creation; AWS (and the stack's `Type: Spark`) says "Spark",
+        # which is what PipesEMRServerlessClient looks for.
+        response = self.emr.get_application(applicationId=applicationId)
+        response["application"]["type"] = response["application"]["type"].capitalize()
+        return response
+
+    def cancel_job_run(self, applicationId: str, jobRunId: str) -> dict[str, Any]:
+        self.runs[jobRunId].process.terminate()
+        return {"applicationId": applicationId, "jobRunId": jobRunId}
+
+
+# The stand-in clients the resources below hand to dagster-aws's Pipes clients.
+CLIENTS: dict[str, Any] = {}
+
+
+class StandInGlueExecution(runners.GlueExecution):
+    def glue_client(self) -> Any:
+        return CLIENTS["glue"]
+
+
+class StandInEmrServerlessExecution(runners.EmrServerlessExecution):
+    def emr_client(self) -> Any:
+        return CLIENTS["emr-serverless"]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def deploy_code(s3: Any, bucket: str, scripts: dict[str, bytes] | None = None) -> None:
+    """What `lakehouse deploy` uploads: the package zip and the job scripts (or stand-ins at their keys)."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=f"{ARTIFACTS_PREFIX}{PACKAGE_KEY}", Body=package_glue_scripts())
+    for path in job_scripts():
+        body = (scripts or {}).get(path.stem, path.read_bytes())
+        s3.put_object(Bucket=bucket, Key=f"{ARTIFACTS_PREFIX}glue_scripts/jobs/{path.name}", Body=body)
+
+
+def create_glue_jobs(glue: Any, artifacts: str, root: str) -> dict[str, str]:
+    """The stack's Glue jobs as moto holds them: the contract's scripts and default arguments."""
+    names = {}
+    for step in ("ingest", "process", "archive"):
+        name = f"{STACK}-{step}"
+        glue.create_job(
+            Name=name,
+            Role="arn:aws:iam::123456789012:role/glue",
+            GlueVersion="5.0",
+            Command={
+                "Name": "glueetl",
+                "ScriptLocation": f"s3://{artifacts}/{ARTIFACTS_PREFIX}glue_scripts/jobs/{step}.py",
+                "PythonVersion": "3",
+            },
+            ExecutionProperty={"MaxConcurrentRuns": 3},
+            DefaultArguments={
+                "--job-language": "python",
+                "--datalake-formats": "delta",
+                "--conf": "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
+                "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+                "--conf spark.sql.session.timeZone=UTC",
+                "--extra-py-files": f"s3://{artifacts}/{ARTIFACTS_PREFIX}{PACKAGE_KEY}",
+                "--additional-python-modules": "dagster-pipes==1.13.27",
+                "--lakehouse_root": root,
+                "--glue_database": "lakehouse",
+                "--job-bookmark-option": "job-bookmark-disable",
+            },
+        )
+        names[step] = name
+    return names
+
+
+def land(store: Store, folder: Path) -> int:
+    landed = 0
+    for dataset in CONTRACTS:
+        for file in sorted((folder / dataset).glob("*.csv")):
+            store.write_bytes(f"landing/{dataset}/{file.name}", file.read_bytes())
+            landed += 1
+    return landed
+
+
+def definitions(root: str, execution: runners.SparkExecution) -> Definitions:
+    """The lakehouse's own assets and checks (not the rest of the code location), with these resources."""
+    return Definitions(
+        assets=all_assets,
+        asset_checks=all_checks,
+        jobs=[define_asset_job("everything", selection=AssetSelection.all())],
+        resources={
+            "lakehouse": LakehouseResource(root=root),
+            "pyspark": LazyPySparkResource(spark_config=local_spark_conf(cores=2, driver_memory="2g")),
+            "execution": execution,
+        },
+        executor=in_process_executor,
+    )
+
+
+def run_everything(defs: Definitions) -> Any:
+    result = defs.resolve_job_def("everything").execute_in_process(instance=DagsterInstance.ephemeral())
+    assert result.success
+    return result
+
+
+def materializations(result: Any) -> dict[str, dict[str, Any]]:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[0] != "landing":
+            found[materialization.asset_key.to_user_string()] = {
+                key: getattr(value, "value", value) for key, value in materialization.metadata.items()
+            }
+    return found
+
+
+def check_evaluations(result: Any) -> dict[tuple[str, str], tuple[bool, str, dict[str, Any]]]:
+    return {
+        (e.asset_key.to_user_string(), e.check_name): (
+            e.passed,
+            e.severity.value,
+            {key: getattr(value, "value", value) for key, value in e.metadata.items()},
+        )
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def table_rows(spark: SparkSession, store: Store, zone: str) -> dict[str, list[tuple]]:
+    tables = {}
+    for contract in CONTRACTS.values():
+        frame = read_table(spark, stages.table_path(store, zone, contract))
+        columns = sorted(c for c in frame.columns if c not in RUN_COLUMNS)
+        tables[contract.name] = sorted(tuple(str(v) for v in row) for row in frame.select(*columns).collect())
+    return tables
+
+
+def decode(value: str) -> Any:
+    return json.loads(zlib.decompress(base64.b64decode(value)))
+
+
+# --- quick: choosing and configuring --------------------------------------------------------------
+
+
+def test_the_environment_chooses_the_execution() -> None:
+    assert type(runners.execution_from_environment({})) is runners.SparkExecution
+    glue = runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "glue", "LAKEHOUSE_STACK": "prod"})
+    assert (glue.ingest_job, glue.process_job, glue.archive_job) == ("prod-ingest", "prod-process", "prod-archive")
+    glue = runners.execution_from_environment(
+        {"LAKEHOUSE_EXECUTION": "glue", "LAKEHOUSE_STACK": "prod", "LAKEHOUSE_GLUE_PROCESS_JOB": "big-process"}
+    )
+    assert glue.process_job == "big-process"
+    emr = runners.execution_from_environment(
+        {
+            "LAKEHOUSE_EXECUTION": "emr_serverless",
+            "LAKEHOUSE_EMR_APPLICATION_ID": "00abc",
+            "LAKEHOUSE_EMR_EXECUTION_ROLE_ARN": "arn:aws:iam::1:role/emr",
+            "LAKEHOUSE_ARTIFACTS_URI": "s3://artifacts/deploy/",
+        }
+    )
+    assert (emr.application_id, emr.code_uri("glue_scripts/jobs/ingest.py")) == (
+        "00abc",
+        "s3://artifacts/deploy/glue_scripts/jobs/ingest.py",
+    )
+    with pytest.raises(ValueError, match="LAKEHOUSE_STACK"):
+        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "glue"})
+    with pytest.raises(ValueError, match="LAKEHOUSE_EMR_APPLICATION_ID"):
+        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "emr_serverless"})
+    with pytest.raises(ValueError, match="expected one of local, glue, emr_serverless"):
+        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "lambda"})
+
+
+def test_a_remote_execution_needs_an_s3_root() -> None:
+    glue = runners.GlueExecution(ingest_job="i", process_job="p", archive_job="a")
+    with pytest.raises(ValueError, match="needs an s3:// LAKEHOUSE_ROOT"):
+        glue.pipes_transport(LakehouseResource(root="/tmp/lakehouse"))
+
+
+# A stand-in at the ingest job's key: the jobs' own Pipes code reporting a made-up outcome (no Spark).
+FAKE_INGEST = b"""
+import sys
+from glue_scripts import stages
+from glue_scripts.jobs import StepReport, dagster_pipes, job_arguments, publish
+
+args = job_arguments(["dataset", "run_id", "lakehouse_root"], {}, sys.argv)
+key = "landing/products/products.csv"
+outcome = stages.IngestOutcome(args["dataset"], rows_by_file={key: 3}, versions={key: key + "#d41d8"})
+materialization = {"asset_key": "raw/" + args["dataset"], "metadata": {"rows_ingested": 3, "run": args["run_id"]}}
+with dagster_pipes() as pipes:
+    publish(pipes, "ingest", StepReport([outcome], [materialization]))
+"""
+
+
+@pytest.fixture
+def emr_application(s3_endpoint: str) -> str:
+    emr = boto3.client("emr-serverless")
+    return emr.create_application(name=f"{STACK}-spark", releaseLabel="emr-7.8.0", type="SPARK")["applicationId"]
+
+
+def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
+    s3_client: Any, s3_root: str, emr_application: str, tmp_path: Path
+) -> None:
+    artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
+    deploy_code(s3_client, artifacts, scripts={"ingest": FAKE_INGEST})
+    stand_in = LocalEmrServerless(boto3.client("emr-serverless"), s3_client, tmp_path)
+    CLIENTS["emr-serverless"] = stand_in
+    execution = StandInEmrServerlessExecution(
+        application_id=emr_application,
+        execution_role_arn="arn:aws:iam::123456789012:role/lakehouse-emr",
+        artifacts_uri=f"s3://{artifacts}/deploy",
+        poll_seconds=0.5,
+        pipes_poll_seconds=0.5,
+    )
+    defs = definitions(s3_root, execution)
+    instance = DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("everything").execute_in_process(
+        instance=instance, asset_selection=[AssetKey(["raw", "products"])]
+    )
+    assert result.success
+
+    (request,) = stand_in.requests
+    submit = request["jobDriver"]["sparkSubmit"]
+    ours, pipes = submit["sparkSubmitParameters"].split(" --conf spark.emr-serverless.driverEnv.DAGSTER_PIPES", 1)
+    assert ours == (
+        f"--conf spark.submit.pyFiles=s3://{artifacts}/deploy/glue_scripts/lakehouse_glue.zip "
+        "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar "
+        "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+        "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+        "--conf spark.sql.session.timeZone=UTC"
+    )
+    assert {key: value for key, value in request.items() if key not in ("jobDriver", "tags")} == {
+        "applicationId": emr_application,
+        "executionRoleArn": "arn:aws:iam::123456789012:role/lakehouse-emr",
+        "name": f"lakehouse-ingest-products-{result.run_id[:8]}",
+    }
+    assert submit["entryPoint"] == f"s3://{artifacts}/deploy/glue_scripts/jobs/ingest.py"
+    assert submit["entryPointArguments"] == [
+        "--run_id",
+        result.run_id,
+        "--lakehouse_root",
+        s3_root,
+        "--dataset",
+        "products",
+    ]
+    assert request["tags"]["dagster/run-id"] == result.run_id
+    # Pipes' own settings: context and messages on S3, under the lakehouse root where the job role may go.
+    env = dict(item.strip().split("=", 1) for item in ("DAGSTER_PIPES" + pipes).split("--conf"))
+    env = {key.removeprefix("spark.emr-serverless.driverEnv."): value for key, value in env.items()}
+    bucket, prefix = split_s3(s3_root)
+    context, messages = decode(env["DAGSTER_PIPES_CONTEXT"]), decode(env["DAGSTER_PIPES_MESSAGES"])
+    assert context["bucket"] == messages["bucket"] == bucket
+    assert context["key"].startswith(f"{prefix}/_dagster_pipes/context/")
+    assert messages["key_prefix"].startswith(f"{prefix}/_dagster_pipes/messages/")
+
+    # The round trip: what the entry point reported is the materialization, its outcome the file's event.
+    (materialization,) = [m for k, m in materializations(result).items()]
+    assert materialization["rows_ingested"] == 3 and materialization["run"] == result.run_id
+    assert set(materialization) == {"rows_ingested", "run", *EMR_RUN_METADATA}
+    assert instance.get_dynamic_partitions("landed_files") == ["products/products.csv#d41d8"]
+
+
+# --- slow: the whole graph, in-process and on Glue ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
+    s3_spark: SparkSession, s3_client: Any, s3_root: str, tmp_path: Path
+) -> None:
+    manifest = generate(tmp_path / "data", **TINY)
+    expected = {name: d["expected"]["one_run"] for name, d in manifest["datasets"].items()}
+
+    # In-process, on a folder.
+    local_store = LocalStore(tmp_path / "local")
+    files = land(local_store, tmp_path / "data")
+    local = run_everything(definitions(local_store.root, runners.SparkExecution()))
+
+    # Through PipesGlueClient and the real scripts, on (moto) S3.
+    artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
+    deploy_code(s3_client, artifacts)
+    glue = LocalGlue(boto3.client("glue"), s3_client, tmp_path / "glue")
+    CLIENTS["glue"] = glue
+    names = create_glue_jobs(glue.glue, artifacts, "s3://wrong-bucket/the-default-root")
+    s3_store = S3Store(s3_root, s3_client)
+    assert land(s3_store, tmp_path / "data") == files
+    execution = StandInGlueExecution(
+        ingest_job=names["ingest"], process_job=names["process"], archive_job=names["archive"], pipes_poll_seconds=1
+    )
+    remote = run_everything(definitions(s3_root, execution))
+
+    # The jobs ran as the contract says: one ingest and one process run per data set, parents first.
+    steps = [(run["JobName"], run["Arguments"].get("--dataset")) for run in glue.started]
+    assert steps[:3] == [(names["ingest"], name) for name in CONTRACTS]  # one step, data set by data set
+    assert sorted(steps[3:5]) == [(names["process"], "orders"), (names["process"], "products")]
+    assert steps[5:] == [(names["process"], "order_items"), (names["archive"], None)]
+    assert all(run["Arguments"]["--run_id"] == remote.run_id for run in glue.started)
+    assert all(run["Arguments"]["--lakehouse_root"] == s3_root for run in glue.started)  # Dagster's root wins
+
+    # The same tables, row for row (lineage included; only who and when differ).
+    for zone in (PROCESSED, REJECTED):
+        assert table_rows(s3_spark, s3_store, zone) == table_rows(s3_spark, local_store, zone), zone
+
+    # The same materializations: the job's metadata has the local keys and values, plus where it ran.
+    local_meta, remote_meta = materializations(local), materializations(remote)
+    assert set(local_meta) == set(remote_meta)
+    for key, metadata in local_meta.items():
+        assert set(remote_meta[key]) == set(metadata) | GLUE_RUN_METADATA, key
+        differs = {"preview"}  # its rows carry run ids and times
+        assert {k: v for k, v in remote_meta[key].items() if k in metadata and k not in differs} == {
+            k: v for k, v in metadata.items() if k not in differs
+        }, key
+
+    # The same check results, every declared one, passed or not, with the same figures.
+    local_checks, remote_checks = check_evaluations(local), check_evaluations(remote)
+    assert len(local_checks) == 11 and set(remote_checks) == set(local_checks)
+    for key, (passed, severity, metadata) in local_checks.items():
+        remote_passed, remote_severity, remote_metadata = remote_checks[key]
+        assert (remote_passed, remote_severity) == (passed, severity), key
+        assert {k: v for k, v in remote_metadata.items() if k not in GLUE_RUN_METADATA} == metadata, key
+
+    # Exactly what the generator's manifest promises for one run over everything.
+    for name, promised in expected.items():
+        figures = remote_meta[f"processed/{name}"]
+        assert (figures["rows_accepted"], figures["rows_rejected"]) == (promised["accepted"], promised["rejected"])
+        for reason, count in promised["rejected_by_reason"].items():
+            assert figures[f"rejected_{reason}"] == count, (name, reason)
+    assert remote_meta["archived/landed_files"]["files_archived"] == files
+    assert s3_store.list("landing") == [] and len(s3_store.list("archived")) == files
+    # The Pipes messages crossed S3 under the root.
+    pipes_keys = [o.key for o in s3_store.list("_dagster_pipes")]
+    assert any(key.startswith("_dagster_pipes/messages/") for key in pipes_keys)
+
+
+@pytest.mark.slow
+def test_emr_serverless_runner_runs_the_real_ingest_job(
+    s3_spark: SparkSession, s3_client: Any, s3_root: str, emr_application: str, tmp_path: Path
+) -> None:
+    artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
+    deploy_code(s3_client, artifacts)
+    store = S3Store(s3_root, s3_client)
+    store.write_bytes("landing/products/products.csv", b"product_id,department_id,department,product_name\n1,2,x,y\n")
+    stand_in = LocalEmrServerless(boto3.client("emr-serverless"), s3_client, tmp_path)
+    CLIENTS["emr-serverless"] = stand_in
+    execution = StandInEmrServerlessExecution(
+        application_id=emr_application,
+        execution_role_arn="arn:aws:iam::123456789012:role/lakehouse-emr",
+        artifacts_uri=f"s3://{artifacts}/deploy",
+        poll_seconds=1,
+        pipes_poll_seconds=1,
+    )
+    instance = DagsterInstance.ephemeral()
+    result = (
+        definitions(s3_root, execution)
+        .resolve_job_def("everything")
+        .execute_in_process(instance=instance, asset_selection=[AssetKey(["raw", "products"])])
+    )
+    assert result.success
+    metadata = materializations(result)["raw/products"]
+    assert (metadata["files_ingested"], metadata["rows_ingested"]) == (1, 1)
+    version = store.list("landing/products")[0].version_id
+    assert instance.get_dynamic_partitions("landed_files") == [version.removeprefix("landing/")]
+    assert read_table(s3_spark, stages.table_path(store, "raw", CONTRACTS["products"])).count() == 1
