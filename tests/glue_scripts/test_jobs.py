@@ -199,7 +199,7 @@ def test_scripts_without_dagster_write_tables_manifests_and_archive(
         contract.name: read_table(s3_spark, stages.table_path(store, PROCESSED, contract)).count()
         for contract in (PRODUCTS, ORDERS, ORDER_ITEMS)
     }
-    assert counts == {"products": 2, "orders": 1, "order_items": 1}  # -1.00 rejected; its item and product 99 wait
+    assert counts == {"products": 2, "orders": 1, "order_items": 2}  # order 101 (-1.00) rejected; product 99 waits
     out = capsys.readouterr().out
     assert "check processed/order_items:rows_reconciled passed" in out
     assert "check processed/orders:rejection_rate FAILED (WARN)" in out  # 1 of 2 rejected
