@@ -73,6 +73,8 @@ def pyspark_submit_args() -> str:
     """What spark-submit would be given for a job here: local Spark with Delta and s3a at the moto endpoint."""
     conf = local_spark_conf(cores=1, driver_memory="1g")
     conf["spark.sql.shuffle.partitions"] = "2"
+    # A short-lived JVM on tiny data: the quick JIT alone starts faster (about a fifth off each job here).
+    conf["spark.driver.extraJavaOptions"] = "-XX:TieredStopAtLevel=1"
     return " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in conf.items()) + " pyspark-shell"
 
 
