@@ -51,17 +51,9 @@ def main() -> None:
     server = None
     if args.s3:
         import boto3
-        from moto.server import ThreadedMotoServer
+        from local_s3 import start_moto
 
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        os.environ.update(
-            AWS_ENDPOINT_URL=f"http://{host}:{port}",
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-            AWS_DEFAULT_REGION="us-east-1",
-        )
+        server = start_moto()
         boto3.client("s3").create_bucket(Bucket="bench-latency")
         root = "s3://bench-latency/lakehouse"
     else:

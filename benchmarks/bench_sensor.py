@@ -16,7 +16,6 @@ counts are what carries over.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import statistics
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 
 import boto3
 from dagster import DagsterInstance, build_sensor_context, instance_for_test
-from moto.server import ThreadedMotoServer
+from local_s3 import start_moto
 
 from glue_scripts.storage import S3Store, StoredObject
 from lakehouse_assets.sensors import LandingCursor, evaluate_landing
@@ -102,16 +101,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of the steady-state ticks")
     args = parser.parse_args()
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    os.environ.update(
-        AWS_ENDPOINT_URL=f"http://{host}:{port}",
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-    )
+    server = start_moto()
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
     started = time.perf_counter()
