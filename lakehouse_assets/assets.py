@@ -145,8 +145,13 @@ def ingest_landed_files(
 
     Reporting the raw tables at the end (not one by one) lets the automation sensor see the
     batch as a whole and plan everything downstream as one run, parents before children.
+    A run the landing sensor requested is tagged with its files already; any other run (`lakehouse
+    run`, a materialization from the UI) gets the same tags here, naming the files it loaded or
+    quarantined, after each data set (so a run that fails midway names what it did load).
     """
     results = []
+    tag_files = landed_files.FILES_TAG not in context.run.tags
+    loaded: list[str] = []
     for contract in CONTRACTS.values():
         if raw_key(contract.name) not in context.selected_asset_keys:
             continue
@@ -156,8 +161,20 @@ def ingest_landed_files(
         step = execution.ingest(context, lakehouse, pyspark, contract, requested)
         for outcome in step.outcomes:
             report_files(context, contract, outcome)
+            loaded.extend(files_loaded(outcome))
+        if tag_files and loaded:
+            context.instance.add_run_tags(context.run_id, landed_files.files_tags(loaded))
         results.extend(step.results)
     yield from results
+
+
+def files_loaded(outcome: stages.IngestOutcome) -> list[str]:
+    """The partition keys of the files this step took (loaded into raw or quarantined), by landing key.
+
+    The order of the landing sensor's batches: data sets parents first (the callers' loop), then key.
+    """
+    taken = sorted({*outcome.rows_by_file, *outcome.quarantined})
+    return [landed_files.partition_key(outcome.versions[key]) for key in taken]
 
 
 def report_files(context: AssetExecutionContext, contract: DatasetContract, outcome: stages.IngestOutcome) -> None:
@@ -265,6 +282,9 @@ def archived_landed_files(
             metadata = {"stage": "archived", "dataset": outcome.dataset, "archived_to": target}
             context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
     context.log.info(f"archived {archived} files")
+    keys = [landed_files.partition_key(o.versions[key]) for o in step.outcomes for key in sorted(o.archived)]
+    if keys:
+        context.instance.add_run_tags(context.run_id, landed_files.archived_files_tags(keys))
     (result,) = step.results
     return result
 

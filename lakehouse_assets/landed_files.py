@@ -6,11 +6,17 @@ how it remembers what it already requested), and each stage reports what happene
 as an event on its partition: loaded into raw (rows), quarantined (reason), processed (rows read /
 accepted / rejected), archived (where to). In the UI, `landing/files` lists every file ever
 landed with its history; the runs that touched it are one click away.
+
+Runs say which files they handled in tags, one format whoever launched them: `lakehouse/files`
+(the files a run loads into raw; set by the landing sensor on its requests, else by the ingest
+step) and `lakehouse/archived_files` (the files a run archived), each with its count. A tag value
+is the partition keys joined by commas; past 1,000 characters it is cut after the last whole key
+and says how many files there were, so a batch of 100 files never makes an oversized tag.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -26,6 +32,12 @@ from glue_scripts.storage import LANDING
 
 LANDED_FILES_KEY = AssetKey([LANDING, "files"])
 landed_files_partitions = DynamicPartitionsDefinition(name="landed_files")
+
+FILES_TAG = "lakehouse/files"
+FILE_COUNT_TAG = "lakehouse/file_count"
+ARCHIVED_FILES_TAG = "lakehouse/archived_files"
+ARCHIVED_FILE_COUNT_TAG = "lakehouse/archived_file_count"
+FILES_TAG_MAX_CHARS = 1000
 
 landed_files_spec = AssetSpec(
     LANDED_FILES_KEY,
@@ -64,3 +76,21 @@ def file_materialization(version: str, metadata: Mapping[str, Any]) -> AssetMate
 
 def file_observation(version: str, metadata: Mapping[str, Any]) -> AssetObservation:
     return AssetObservation(asset_key=LANDED_FILES_KEY, partition=partition_key(version), metadata=dict(metadata))
+
+
+def files_tag_value(keys: Sequence[str]) -> str:
+    """The partition keys, comma-separated; past `FILES_TAG_MAX_CHARS`, cut after a whole key."""
+    value = ",".join(keys)
+    if len(value) > FILES_TAG_MAX_CHARS:
+        value = value[:FILES_TAG_MAX_CHARS].rsplit(",", 1)[0] + f",... ({len(keys)} files)"
+    return value
+
+
+def files_tags(keys: Sequence[str]) -> dict[str, str]:
+    """The run tags naming the files a run loads (`keys`: partition keys, in the order the run takes them)."""
+    return {FILE_COUNT_TAG: str(len(keys)), FILES_TAG: files_tag_value(keys)}
+
+
+def archived_files_tags(keys: Sequence[str]) -> dict[str, str]:
+    """The run tags naming the files a run archived."""
+    return {ARCHIVED_FILE_COUNT_TAG: str(len(keys)), ARCHIVED_FILES_TAG: files_tag_value(keys)}

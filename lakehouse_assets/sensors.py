@@ -62,7 +62,6 @@ FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INT
 MAX_FULL_LISTING_PAGES = int(os.environ.get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", "20"))
 # Above this many candidates, the known versions are read in one query rather than one per file.
 BULK_LOOKUP_THRESHOLD = 200
-FILES_TAG_MAX_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -188,18 +187,11 @@ def run_request(batch: list[StoredObject]) -> RunRequest:
     """One run: the raw ingestion of the batch's data sets, with the file versions named in config."""
     keys = [landed_files.partition_key(obj.version_id) for obj in batch]
     datasets = [d for d in DATASETS if any(dataset_of(obj) == d for obj in batch)]
-    files_tag = ",".join(keys)
-    if len(files_tag) > FILES_TAG_MAX_CHARS:
-        files_tag = files_tag[:FILES_TAG_MAX_CHARS].rsplit(",", 1)[0] + f",... ({len(keys)} files)"
     return RunRequest(
         run_key="landing-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
         asset_selection=[raw_key(d) for d in datasets],
         run_config=RunConfig(ops={ingest_landed_files.node_def.name: RawIngestConfig(files=keys)}),
-        tags={
-            "lakehouse/trigger": "landing_files_sensor",
-            "lakehouse/file_count": str(len(keys)),
-            "lakehouse/files": files_tag,
-        },
+        tags={"lakehouse/trigger": "landing_files_sensor", **landed_files.files_tags(keys)},
     )
 
 

@@ -1,9 +1,12 @@
 """End to end: `lakehouse land` + `lakehouse run` on the lab data, clean and dirtied."""
 
+import hashlib
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -166,3 +169,53 @@ def test_a_failed_blocking_check_fails_the_run_and_archives_nothing(
     assert "FAILED processed/products:primary_key" in out
     assert "archived: nothing (not reached)" in out
     assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def run_id(out: str) -> str:
+    """The run id from the summary's first line, `lakehouse run <run id> succeeded (root ...)`."""
+    return re.search(r"^lakehouse run (\S+) ", out, re.MULTILINE).group(1)
+
+
+def file_tags(instance: DagsterInstance, run_id: str) -> dict[str, str]:
+    tags = instance.get_run_by_id(run_id).tags
+    return {key: value for key, value in tags.items() if "files" in key or "file_count" in key}
+
+
+def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
+    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+    products = "product_id,department_id,department,product_name\n1,1,Books,A\n"
+    april_1 = header + "1,10,5,2025-04-01T10:00:00,1.00,2025-04-01\n"
+    april_2 = header + "1,11,5,2025-04-02T10:00:00,1.00,2025-04-02\n"
+    source, root = tmp_path / "source", tmp_path / "lakehouse"
+    (source / "orders").mkdir(parents=True)
+    (source / "products.csv").write_text(products)
+    (source / "orders" / "2025-04-02.csv").write_text(april_2)
+    (source / "orders" / "2025-04-01.csv").write_text(april_1)
+    (source / "orders" / "2025-04-03.csv").write_text("")  # quarantined: loaded by the run, never archived
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    first = run_id(capsys.readouterr().out)
+
+    archived = f"products/products.csv#{md5(products)},orders/2025-04-01.csv#{md5(april_1)}," + (
+        f"orders/2025-04-02.csv#{md5(april_2)}"
+    )
+    with DagsterInstance.get() as instance:
+        assert instance.get_run_by_id(first).tags["lakehouse/trigger"] == "cli"
+        assert file_tags(instance, first) == {
+            "lakehouse/file_count": "4",
+            "lakehouse/files": f"{archived},orders/2025-04-03.csv#{md5('')}",
+            "lakehouse/archived_file_count": "3",
+            "lakehouse/archived_files": archived,
+        }
+
+    # Nothing new landed: the run names no files.
+    assert cli.main(["run", "--root", str(root)]) == 0
+    second = run_id(capsys.readouterr().out)
+    with DagsterInstance.get() as instance:
+        assert file_tags(instance, second) == {}

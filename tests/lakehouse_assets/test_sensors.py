@@ -90,9 +90,15 @@ def test_new_files_of_several_data_sets_become_one_run_with_parents_first(driver
     assert driver.requested_files(result) == [
         ["products/products.csv", "orders/2025-04-01.csv", "order_items/2025-04-01.csv"]
     ]
-    assert request.tags["lakehouse/file_count"] == "3"
-    assert request.tags["lakehouse/trigger"] == "landing_files_sensor"
     digest = driver.store.list("landing/products")[0].digest
+    x_digest = driver.store.list("landing/orders")[0].digest  # both "x" files
+    assert request.tags == {
+        "lakehouse/trigger": "landing_files_sensor",
+        "lakehouse/file_count": "3",
+        "lakehouse/files": (
+            f"products/products.csv#{digest},orders/2025-04-01.csv#{x_digest},order_items/2025-04-01.csv#{x_digest}"
+        ),
+    }
     assert request.run_config["ops"]["ingest_landed_files"]["config"]["files"][0] == f"products/products.csv#{digest}"
     assert sorted(driver.instance.get_dynamic_partitions(landed_files.landed_files_partitions.name)) == sorted(
         f"{o.key.removeprefix('landing/')}#{o.digest}"
@@ -171,6 +177,17 @@ def test_batches_are_capped_and_parents_come_first(driver: SensorDriver) -> None
         ["order_items/2025-04-02.csv"],
     ]
     assert len({request.run_key for request in result.run_requests}) == 3
+
+
+def test_the_files_tag_of_a_large_batch_stops_at_a_whole_file_and_counts_them(driver: SensorDriver) -> None:
+    for number in range(30):
+        land(driver.store, f"products/p{number:02d}.csv", products(1, start=number))
+    (request,) = driver.tick().run_requests
+    keys = [f"{o.key.removeprefix('landing/')}#{o.digest}" for o in driver.store.list("landing/products")]
+    # 49 characters a key: 20 keys and their commas fill the 1,000 characters.
+    assert [len(key) for key in keys] == [49] * 30
+    assert request.tags["lakehouse/file_count"] == "30"
+    assert request.tags["lakehouse/files"] == ",".join(keys[:20]) + ",... (30 files)"
 
 
 def test_on_s3_pagination_beyond_1000_keys_and_one_list_call_per_data_set_after(
