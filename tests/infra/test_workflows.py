@@ -80,3 +80,16 @@ def test_deploy_runs_after_ci_passed_with_an_oidc_role_and_no_keys() -> None:
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["ref"] == "${{ github.event.workflow_run.head_sha }}"  # the commit CI tested
     assert any("lakehouse deploy --stack" in s.get("run", "") for s in job["steps"])
+
+
+def test_dependabot_updates_the_actions_and_pip_but_not_the_glue_runtime_pins() -> None:
+    """.github/dependabot.yml (actionlint does not read it): both ecosystems, weekly, Spark and Delta held."""
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    assert config["version"] == 2
+    updates = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert sorted(updates) == ["github-actions", "pip"]
+    assert all(
+        update["directory"] == "/" and update["schedule"] == {"interval": "weekly"} for update in updates.values()
+    )
+    assert [rule["dependency-name"] for rule in updates["pip"]["ignore"]] == ["pyspark", "delta-spark"]
+    assert updates["pip"]["groups"]["dagster"]["patterns"] == ["dagster", "dagster-*"]
