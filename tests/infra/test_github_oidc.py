@@ -20,7 +20,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import cfnlint.data
 import pytest
 import yaml
 
@@ -28,7 +27,6 @@ from tests.infra.test_cloudformation import OIDC_TEMPLATE, TEMPLATE, as_list, lo
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
-CFNLINT_DATA = Path(cfnlint.data.__file__).parent
 
 # What lakehouse_assets/deploy.py calls itself (boto3), and the S3 reads CloudFormation makes with the
 # caller's credentials (DefinitionS3Location; TemplateURL once the template outgrows a request body).
@@ -212,16 +210,22 @@ def granted_actions(oidc: dict[str, Any]) -> set[str]:
     return {action for _, statement in statements(oidc) for action in as_list(statement["Action"])}
 
 
+def cfnlint_data() -> Path:
+    """AWS's resource schemas and service authorization data, as cfn-lint (a dev dependency) ships them."""
+    module = pytest.importorskip("cfnlint.data", reason="cfn-lint is not installed: make install")
+    return Path(module.__file__).parent
+
+
 @cache
 def iam_reference() -> dict[str, Any]:
-    return json.loads((CFNLINT_DATA / "AdditionalSpecs" / "Policies.json").read_text())
+    return json.loads((cfnlint_data() / "AdditionalSpecs" / "Policies.json").read_text())
 
 
 @cache
 def handler_permissions(kind: str) -> set[str]:
     """Every permission the resource type's handlers (and its tagging) may call, from its AWS schema."""
-    providers = json.loads((CFNLINT_DATA / "schemas" / "providers" / "us-east-1.json").read_text())
-    schema = json.loads((CFNLINT_DATA / "schemas" / "resources" / f"{providers[kind]}.json").read_text())
+    providers = json.loads((cfnlint_data() / "schemas" / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((cfnlint_data() / "schemas" / "resources" / f"{providers[kind]}.json").read_text())
     found = set(schema.get("tagging", {}).get("permissions", []))
     for handler in schema.get("handlers", {}).values():
         found |= set(handler.get("permissions", []))
