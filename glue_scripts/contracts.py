@@ -17,6 +17,11 @@ from pyspark.sql.types import DataType, DateType, DecimalType, IntegerType, Stri
 
 ColumnType = Literal["int", "string", "timestamp", "decimal", "date"]
 
+# The longest value (in characters) a row may carry in any contract column, or as the text of a
+# malformed line. Far above any real value here; what exceeds it is a runaway quote that swallowed
+# the rest of a file, or garbage, and is rejected as `field_too_long` rather than merged.
+MAX_FIELD_CHARS = 65_536
+
 # Spark SQL type names for each contract type (decimal precision is fixed by the contract).
 SPARK_TYPES: dict[ColumnType, str] = {
     "int": "int",
@@ -101,6 +106,7 @@ class DatasetContract:
     foreign_keys: tuple[ForeignKey, ...] = ()
     parent_matches: tuple[MatchesParent, ...] = ()
     date_rules: tuple[DateOf, ...] = ()
+    max_field_chars: int = MAX_FIELD_CHARS
     # Data sets that must be processed before this one (derived from the foreign keys).
     parents: tuple[str, ...] = field(init=False)
 
@@ -120,7 +126,7 @@ class DatasetContract:
     @property
     def reason_codes(self) -> list[str]:
         """Every reason code a row of this data set can be rejected with."""
-        codes = ["malformed_row", "missing_primary_key"]
+        codes = ["malformed_row", "not_utf8", "field_too_long", "missing_primary_key"]
         codes += [f"missing_{c.name}" for c in self.columns if not c.nullable and c.name != self.primary_key]
         codes += [f"invalid_{c.name}" for c in self.columns]
         codes += [rule.reason for rule in self.date_rules]
@@ -203,6 +209,11 @@ SOURCE_LINE = "source_line"
 RUN_ID = "run_id"
 RAW_RECORD = "raw_record"
 EXTRA_FIELDS = "extra_fields"
+# Keys of `extra_fields` that hold lineage, not unknown columns: a workbook row's sheet name and its
+# row number in that sheet (`source_file` stays the workbook, so the ledger and the archive see one file).
+SHEET_FIELD = "#sheet"
+SHEET_ROW_FIELD = "#row"
+LINEAGE_FIELDS = (SHEET_FIELD, SHEET_ROW_FIELD)
 REJECT_REASONS = "reject_reasons"
 # Reasons after which a row may still be accepted once its parent arrives.
 LATE_PARENT_REASONS = frozenset(fk.reason for fk in ORDER_ITEMS.foreign_keys)

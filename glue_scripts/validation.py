@@ -7,7 +7,8 @@ column `typed`, so a rejected row is written with exactly what landed and an acc
 its typed values.
 
 Order of the rules (the stages call them in this order):
-1. `validate_rows`: malformed rows, missing and invalid values, `date_mismatch`.
+1. `validate_rows`: malformed rows, text that was not UTF-8 (`not_utf8`), values longer than the
+   contract allows (`field_too_long`), missing and invalid values, `date_mismatch`.
 2. `check_references` (children only): unknown parents and values that must match the parent.
 3. `mark_duplicates`: among rows still clean, one winner per key; the others are
    `duplicate_primary_key`.
@@ -15,6 +16,8 @@ Order of the rules (the stages call them in this order):
 """
 
 from __future__ import annotations
+
+from functools import reduce
 
 from pyspark.sql import Column as SparkColumn
 from pyspark.sql import DataFrame, Window
@@ -30,6 +33,8 @@ from glue_scripts.contracts import (
 )
 
 TYPED = "typed"
+# What the CSV reader puts where a file's bytes are not UTF-8 (Java's decoder replaces them).
+REPLACEMENT_CHARACTER = "\ufffd"
 
 # What a value must look like before it is cast (a cast alone is too lenient: "1.9" -> 1).
 PATTERNS: dict[str, str] = {
@@ -84,11 +89,41 @@ def typed(name: str) -> SparkColumn:
     return F.col(f"{TYPED}.`{name}`")
 
 
+def text_columns(contract: DatasetContract) -> list[str]:
+    """The landed text a row carries into validation: its contract values and a malformed line's text.
+
+    Unknown columns stay in raw (`extra_fields`) and are never processed, so they are not checked.
+    """
+    return [*contract.column_names, RAW_RECORD]
+
+
+def not_utf8(contract: DatasetContract) -> SparkColumn:
+    """A value (or a malformed line's text) holds U+FFFD: bytes that were not UTF-8.
+
+    Only the header is decoded strictly before Spark reads a file (an undecodable header
+    quarantines it); the body is decoded by Spark, which replaces invalid bytes with U+FFFD. Such
+    a row is rejected rather than merged with a silently altered value. A U+FFFD that was really
+    in the file is rejected too: it is itself the trace of an earlier broken conversion.
+    """
+    found = [F.coalesce(F.col(name).contains(REPLACEMENT_CHARACTER), F.lit(False)) for name in text_columns(contract)]
+    return reduce(lambda a, b: a | b, found)
+
+
+def too_long(contract: DatasetContract) -> SparkColumn:
+    """A value (or a malformed line's text) longer than `contract.max_field_chars` characters."""
+    lengths = [F.coalesce(F.length(name), F.lit(0)) for name in text_columns(contract)]
+    return F.greatest(*lengths) > F.lit(contract.max_field_chars)
+
+
 def validate_rows(raw: DataFrame, contract: DatasetContract) -> DataFrame:
-    """Cast every column into `typed` and reject malformed rows, missing and invalid values."""
+    """Cast every column into `typed` and reject malformed rows, bad text, missing and invalid values."""
     df = raw.withColumn(TYPED, F.struct(*[cast_value(c).alias(c.name) for c in contract.columns]))
     malformed = F.col(RAW_RECORD).isNotNull()
-    reasons: list[SparkColumn] = [F.when(malformed, F.lit("malformed_row"))]
+    reasons: list[SparkColumn] = [
+        F.when(malformed, F.lit("malformed_row")),
+        F.when(not_utf8(contract), F.lit("not_utf8")),
+        F.when(too_long(contract), F.lit("field_too_long")),
+    ]
     for column in contract.columns:
         empty = text(column.name).isNull()
         if column.name == contract.primary_key:

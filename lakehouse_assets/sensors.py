@@ -49,7 +49,7 @@ from dagster import (
 )
 
 from glue_scripts.contracts import DATASETS
-from glue_scripts.landing import is_complete_data_file
+from glue_scripts.landing import is_complete_data_file, is_upload_placeholder
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
 from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
@@ -136,7 +136,7 @@ def scan_landing(
             scan.list_calls += 1
             keys.extend(obj.key for obj in page)
             for obj in page:
-                if is_complete_data_file(obj):
+                if is_complete_data_file(obj) and not is_upload_placeholder(obj):
                     candidates.append(obj)
                 else:
                     scan.waiting_incomplete.append(obj.key)

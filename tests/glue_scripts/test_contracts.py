@@ -10,6 +10,8 @@ def test_parents_come_before_children() -> None:
 def test_order_items_reason_codes() -> None:
     assert ORDER_ITEMS.reason_codes == [
         "malformed_row",
+        "not_utf8",
+        "field_too_long",
         "missing_primary_key",
         "missing_order_id",
         "missing_user_id",

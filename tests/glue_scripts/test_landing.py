@@ -1,16 +1,21 @@
 import gzip
-from datetime import UTC, datetime
+import io
+from datetime import UTC, date, datetime, time, timedelta
 
+import openpyxl
 from pyspark.sql import SparkSession
 
 from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.landing import (
     LandedFile,
     RefusedFile,
+    cell_text,
     decode_header,
     inspect_files,
     is_complete_data_file,
+    is_upload_placeholder,
     landing_files,
+    preflight_workbook,
     read_landed_files,
 )
 from glue_scripts.storage import LocalStore, StoredObject
@@ -37,6 +42,49 @@ def test_decode_header_reasons() -> None:
 def test_partial_uploads_and_other_files_are_not_taken() -> None:
     names = ["a.csv", "a.csv.gz", "a.csv.tmp", ".a.csv", "_a.csv", "a.csv._COPYING_", "a.json", "A.CSV"]
     assert [n for n in names if is_complete_data_file(obj(n))] == ["a.csv", "a.csv.gz", "A.CSV"]
+
+
+def test_a_young_zero_byte_file_is_an_upload_placeholder() -> None:
+    def file(size: int, age: timedelta) -> StoredObject:
+        return StoredObject("landing/orders/a.csv", size, "d", NOW - age)
+
+    assert is_upload_placeholder(file(0, timedelta(minutes=4, seconds=59)), NOW) is True
+    assert is_upload_placeholder(file(0, timedelta(minutes=5)), NOW) is False
+    assert is_upload_placeholder(file(1, timedelta(0)), NOW) is False
+
+
+def test_workbook_cells_become_the_text_a_csv_would_hold() -> None:
+    assert [cell_text(v) for v in (None, 7, 8.0, 179.19, True, "  a ")] == [None, "7", "8", "179.19", "TRUE", "  a "]
+    assert cell_text(datetime(2025, 4, 1, 10, 25)) == "2025-04-01T10:25:00"
+    assert cell_text(datetime(2025, 4, 1, 10, 25, 0, 500)) == "2025-04-01T10:25:00.000500"
+    assert cell_text(datetime(2025, 4, 1), "date") == "2025-04-01"
+    assert cell_text(datetime(2025, 4, 1), "timestamp") == "2025-04-01T00:00:00"
+    assert (cell_text(date(2025, 4, 1)), cell_text(time(10, 25))) == ("2025-04-01", "10:25:00")
+
+
+def workbook_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_a_workbook_is_read_only_if_every_sheet_has_the_columns() -> None:
+    header = ["product_id", "department_id", "department", "product_name"]
+    book = obj("book.xlsx")
+    good = preflight_workbook(PRODUCTS, book, workbook_bytes({"A": [header], "Empty": [], "B": [[], header[::-1]]}))
+    assert good == LandedFile(book, tuple(header), ("A", "B"))
+    assert preflight_workbook(PRODUCTS, book, workbook_bytes({"A": [header], "B": [["#sheet", *header]]})) == (
+        RefusedFile(book, "sheet 'B': header uses names reserved for lineage: #sheet")
+    )
+    assert preflight_workbook(PRODUCTS, book, workbook_bytes({"Empty": []})) == RefusedFile(
+        book, "empty workbook: no sheet has a header line"
+    )
 
 
 def test_inspect_files_refuses_with_reasons(store: LocalStore) -> None:

@@ -182,3 +182,29 @@ def test_stale_updates_are_rejected_equal_and_newer_are_not(spark: SparkSession)
     for batch in (equal, newer):
         checked = mark_stale(validate_rows(raw_rows(spark, ORDERS, batch), ORDERS), ORDERS, stored)
         assert checked.select("reject_reasons", F.col("stored_partition")).collect()[0] == ([], "2025-04-01")
+
+
+def test_text_that_was_not_utf8_or_is_too_long_is_rejected(spark: SparkSession) -> None:
+    product = {"product_id": "1", "department_id": "2", "department": "Books", "product_name": "Atlas"}
+    limit = PRODUCTS.max_field_chars
+    checked = validate_rows(
+        raw_rows(
+            spark,
+            PRODUCTS,
+            [
+                {**product, "product_name": "Cr\ufffdme"},
+                {**product, "product_name": "x" * limit},
+                {**product, "product_name": "x" * (limit + 1)},
+                {**product, "department_id": "2" * (limit + 1)},
+                {"product_id": "1", "raw_record": "1,\ufffd" + "y" * limit},
+            ],
+        ),
+        PRODUCTS,
+    )
+    assert reasons(checked) == {
+        2: ["not_utf8"],
+        3: [],
+        4: ["field_too_long"],
+        5: ["field_too_long", "invalid_department_id"],
+        6: ["malformed_row", "not_utf8", "field_too_long"],
+    }

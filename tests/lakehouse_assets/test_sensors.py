@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,3 +248,16 @@ def test_files_outside_the_data_set_folders_are_left_alone_and_named(driver: Sen
         "folders: landing/customers/, landing/readme.txt."
     )
     assert driver.store.exists("landing/customers/2025-04-01.csv")
+
+
+def test_a_fresh_zero_byte_file_waits_as_an_upload_placeholder(driver: SensorDriver) -> None:
+    land(driver.store, "orders/2025-04-01.csv", "")
+    assert driver.tick().skip_reason.skip_message == (
+        "No new files in landing/ (1 object in 4 list calls, full listing); 1 incomplete or hidden file "
+        "waiting (e.g. landing/orders/2025-04-01.csv)."
+    )
+    land(driver.store, "orders/2025-04-01.csv", "1\n")  # the upload wrote its bytes: a new version
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-01.csv"]]
+    # Still empty after the grace period: an empty delivery, requested (the run quarantines it).
+    land(driver.store, "orders/2025-04-02.csv", "", mtime=time.time() - 600)
+    assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv"]]
