@@ -12,12 +12,15 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_scripts.contracts import DatasetContract, ForeignKey
+from glue_scripts.contracts import EXTRA_FIELDS, LINEAGE_FIELDS, SOURCE_FILE, DatasetContract, ForeignKey
 from glue_scripts.delta_tables import read_table
-from glue_scripts.ledger import LedgerEntry, latest_processed_entries, rows_by_version
+from glue_scripts.ledger import LedgerEntry, latest_processed_entries, rows_by_version, version_column
 from glue_scripts.storage import PROCESSED, RAW, Store, table_key
 
 SAMPLE_SIZE = 10
+# Operating thresholds of the rejection checks (Dagster's resource and the process job default to these).
+DEFAULT_REJECTION_WARN_SHARE = 0.05
+DEFAULT_REJECTION_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,39 @@ def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> Reconci
     )
 
 
+@dataclass(frozen=True)
+class SchemaDriftReport:
+    files: int
+    extra_columns: list[str]
+    files_with_extra_columns: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.extra_columns
+
+
+def schema_drift_report(entries: list[LedgerEntry], raw: DataFrame) -> SchemaDriftReport:
+    """Columns outside the contract in the files of the last batch, from their rows in raw (`extra_fields`).
+
+    Read from the rows, so a file without rows shows none; the workbook lineage keys are not columns.
+    """
+    versions = [entry.version_id for entry in entries]
+    found = []
+    if versions:
+        found = (
+            raw.where(version_column().isin(versions))
+            .select(SOURCE_FILE, F.explode(F.map_keys(EXTRA_FIELDS)).alias("column"))
+            .where(~F.col("column").isin(*LINEAGE_FIELDS))
+            .distinct()
+            .collect()
+        )
+    return SchemaDriftReport(
+        files=len(entries),
+        extra_columns=sorted({row.column for row in found}),
+        files_with_extra_columns=sorted({row[SOURCE_FILE] for row in found}),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Check results as plain dicts: one definition for every runner.
 #
@@ -117,6 +153,8 @@ def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> Reconci
 PRIMARY_KEY_CHECK = "primary_key"
 RECONCILIATION_CHECK = "rows_reconciled"
 REJECTION_RATE_CHECK = "rejection_rate"
+REJECTION_LIMIT_CHECK = "rejection_limit"
+SCHEMA_DRIFT_CHECK = "schema_drift"
 ERROR = "ERROR"
 WARN = "WARN"
 
@@ -192,6 +230,37 @@ def rejection_rate_result(contract: DatasetContract, report: ReconciliationRepor
     )
 
 
+def rejection_limit_result(contract: DatasetContract, report: ReconciliationReport, max_share: float) -> dict[str, Any]:
+    """Fails (blocking: the batch's files are not archived) when the last batch rejected more than `max_share`."""
+    return _result(
+        contract,
+        REJECTION_LIMIT_CHECK,
+        report.rejection_share <= max_share,
+        {
+            "rejection_rate": report.rejection_share,
+            "threshold": max_share,
+            "files": report.files,
+            "rows_read": report.rows_read,
+            "rows_rejected": report.rows_rejected,
+        },
+    )
+
+
+def schema_drift_result(contract: DatasetContract, report: SchemaDriftReport) -> dict[str, Any]:
+    """Warns when files of the last batch had columns the contract does not know (kept in raw's `extra_fields`)."""
+    return _result(
+        contract,
+        SCHEMA_DRIFT_CHECK,
+        report.passed,
+        {
+            "extra_columns": json_metadata(report.extra_columns),
+            "files_with_extra_columns": json_metadata(report.files_with_extra_columns),
+            "files": report.files,
+        },
+        severity=WARN,
+    )
+
+
 def _result(
     contract: DatasetContract, check_name: str, passed: bool, metadata: dict[str, Any], severity: str = ERROR
 ) -> dict[str, Any]:
@@ -205,7 +274,11 @@ def _result(
 
 
 def check_results(
-    spark: SparkSession, store: Store, contract: DatasetContract, rejection_warn_share: float
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE,
+    rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE,
 ) -> list[dict[str, Any]]:
     """Every check declared on `processed/<dataset>`, in declaration order, measured the way Dagster's checks do.
 
@@ -217,10 +290,11 @@ def check_results(
     for fk in contract.foreign_keys:
         parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
         results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))
-    batch = reconciliation_report(
-        latest_processed_entries(spark, store, contract.name),
-        read_table(spark, store.spark_path(table_key(RAW, contract.name))),
-    )
+    entries = latest_processed_entries(spark, store, contract.name)
+    raw = read_table(spark, store.spark_path(table_key(RAW, contract.name)))
+    batch = reconciliation_report(entries, raw)
     results.append(reconciliation_result(contract, batch))
     results.append(rejection_rate_result(contract, batch, rejection_warn_share))
+    results.append(rejection_limit_result(contract, batch, rejection_max_share))
+    results.append(schema_drift_result(contract, schema_drift_report(entries, raw)))
     return results

@@ -4,9 +4,14 @@ Blocking checks (a failure stops the run before the landing files are archived):
 - `primary_key`: the primary key is never null and unique across the whole table;
 - `<fk>_in_<parent>`: every foreign key of a child table exists in its parent;
 - `rows_reconciled`: for every file of the last batch, rows read = accepted + rejected, and rows
-  read = the file's rows in raw (nothing lost between stages).
+  read = the file's rows in raw (nothing lost between stages);
+- `rejection_limit`: the last batch rejected at most `rejection_max_share` of its rows (default
+  half): a delivery that is mostly wrong (wrong file, wrong encoding, a format change) stays in
+  landing for someone to look at instead of being archived as if it were fine.
 Warning only:
-- `rejection_rate`: the last batch rejected more than the configured share of its rows.
+- `rejection_rate`: the last batch rejected more than `rejection_warn_share` of its rows;
+- `schema_drift`: files of the last batch had columns the contract does not know (kept in raw's
+  `extra_fields`); the check names them.
 
 The measuring and the pass/fail rule are `glue_scripts.quality`'s (a result as a plain dict), so a
 Glue or EMR Serverless process job, which measures them where the data is and reports them through
@@ -134,10 +139,64 @@ def build_rejection_rate_check(contract: DatasetContract) -> AssetChecksDefiniti
     return rejection_rate
 
 
+def build_rejection_limit_check(contract: DatasetContract) -> AssetChecksDefinition:
+    @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
+        asset=processed_key(contract.name),
+        name=quality.REJECTION_LIMIT_CHECK,
+        blocking=True,
+        description=(
+            "Blocks the archive when the last batch rejected more than `rejection_max_share` of its rows "
+            "(its files stay in landing)."
+        ),
+    )
+    def rejection_limit(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
+        report = _last_batch(lakehouse, pyspark, contract)
+        return check_result(quality.rejection_limit_result(contract, report, lakehouse.rejection_max_share))
+
+    return rejection_limit
+
+
+def build_schema_drift_check(contract: DatasetContract) -> AssetChecksDefinition:
+    @asset_check(
+        automation_condition=AFTER_ITS_ASSET,
+        asset=processed_key(contract.name),
+        name=quality.SCHEMA_DRIFT_CHECK,
+        description="Warns when files of the last batch had columns outside the contract, and names them.",
+    )
+    def schema_drift(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> AssetCheckResult:
+        if (reported := execution.reported_check(context)) is not None:
+            return reported
+        spark, store = pyspark.spark_session, lakehouse.store()
+        entries = ledger.latest_processed_entries(spark, store, contract.name)
+        raw = read_table(spark, stages.table_path(store, RAW, contract))
+        return check_result(quality.schema_drift_result(contract, quality.schema_drift_report(entries, raw)))
+
+    return schema_drift
+
+
 def build_checks(contract: DatasetContract) -> list[AssetChecksDefinition]:
+    """Every check of processed/<dataset>, in the order `quality.check_results` reports them."""
     checks = [build_primary_key_check(contract)]
     checks += [build_foreign_key_check(contract, fk) for fk in contract.foreign_keys]
-    checks += [build_reconciliation_check(contract), build_rejection_rate_check(contract)]
+    checks += [
+        build_reconciliation_check(contract),
+        build_rejection_rate_check(contract),
+        build_rejection_limit_check(contract),
+        build_schema_drift_check(contract),
+    ]
     return checks
 
 

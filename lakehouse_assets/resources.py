@@ -26,12 +26,12 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
 from dagster_pyspark import LazyPySparkResource
 
+from glue_scripts.quality import DEFAULT_REJECTION_MAX_SHARE, DEFAULT_REJECTION_WARN_SHARE
 from glue_scripts.storage import Store, open_store
 from lakehouse_assets.runners import execution_from_environment
 from lakehouse_assets.spark_config import local_spark_conf
 
 DEFAULT_ROOT = "./lakehouse_data"
-DEFAULT_REJECTION_WARN_SHARE = 0.05
 
 
 class LakehouseResource(ConfigurableResource):
@@ -40,6 +40,8 @@ class LakehouseResource(ConfigurableResource):
     root: str = DEFAULT_ROOT
     # The rejection-rate check warns when a batch rejects more than this share of its rows.
     rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE
+    # The blocking rejection-limit check fails (and the archive waits) when a batch rejects more than this.
+    rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE
     # The S3 client for an s3:// root; unset, boto3's defaults (region, AWS_ENDPOINT_URL, credentials chain).
     s3: S3Resource
 
@@ -106,6 +108,7 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
         "lakehouse": LakehouseResource(
             root=root or default_root(),
             rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
+            rejection_max_share=float(os.environ.get("LAKEHOUSE_REJECTION_MAX_SHARE", DEFAULT_REJECTION_MAX_SHARE)),
         ),
         "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
         # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.

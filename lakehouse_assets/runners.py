@@ -241,7 +241,11 @@ class RemoteExecution(SparkExecution):
 
     def process(self, context, lakehouse, pyspark, contract) -> StepOutput:
         arguments = self.job_arguments(
-            lakehouse, context, dataset=contract.name, rejection_warn_share=str(lakehouse.rejection_warn_share)
+            lakehouse,
+            context,
+            dataset=contract.name,
+            rejection_warn_share=str(lakehouse.rejection_warn_share),
+            rejection_max_share=str(lakehouse.rejection_max_share),
         )
         return self._output(context, self.launch(context, lakehouse, "process", arguments))
 

@@ -6,7 +6,8 @@ is a few lines around one step function defined here, and those step functions a
 Dagster's in-process (local) runner calls. So the same code reads the tables, calls the stages in
 `glue_scripts.stages`, computes the check results (`glue_scripts.quality`) and builds the metadata
 Dagster shows, whichever of the three runners ran it. Everything here is plain Python + PySpark +
-`dagster-pipes` (the only extra module the jobs install), no Dagster.
+`dagster-pipes` (the only extra module the jobs install; ingesting `.xlsx` landings also needs
+`openpyxl`, e.g. `--additional-python-modules openpyxl==3.1.5` on Glue), no Dagster.
 
 This lives in `__init__.py` on purpose: `lakehouse deploy` uploads every other `jobs/*.py` as a job
 script, while the whole package, this module included, travels in the `--extra-py-files` zip.
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
 PREVIEW_ROWS = 5
 ARCHIVE_ASSET_KEY = f"{ARCHIVED}/landed_files"
 OUTCOME_MESSAGE = "lakehouse_outcomes"
-DEFAULT_REJECTION_WARN_SHARE = 0.05
+DEFAULT_REJECTION_WARN_SHARE = quality.DEFAULT_REJECTION_WARN_SHARE
+DEFAULT_REJECTION_MAX_SHARE = quality.DEFAULT_REJECTION_MAX_SHARE
 
 
 def utc_now() -> datetime:
@@ -104,6 +106,7 @@ def process_step(
     run_id: str,
     now: datetime,
     rejection_warn_share: float | None = None,
+    rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE,
 ) -> StepReport:
     """raw -> processed + rejected; with `rejection_warn_share`, also every check of processed/<dataset>.
 
@@ -142,7 +145,7 @@ def process_step(
     }
     checks = []
     if rejection_warn_share is not None:
-        checks = quality.check_results(spark, store, contract, rejection_warn_share)
+        checks = quality.check_results(spark, store, contract, rejection_warn_share, rejection_max_share)
     return StepReport(
         [outcome],
         [

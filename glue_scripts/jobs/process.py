@@ -5,7 +5,8 @@ and, from the state machine, `--archive_manifest_key`: the job then writes the a
 even when empty, to `s3://<bucket>/<key>` — every landing file version of the data set whose rows
 are accounted for (ledger stage `processed`) and still in landing, with its quoted ETag, the
 URL-encoded copy source and the archive key `archive_landed` would use — so the state machine moves
-exactly those. Dagster's runner passes `--rejection_warn_share` (the rejection-rate check's threshold).
+exactly those. Dagster's runner passes `--rejection_warn_share` and `--rejection_max_share` (the
+thresholds of the rejection-rate and rejection-limit checks).
 
 Every check declared on processed/<dataset> is measured after the merge (`glue_scripts.quality`) and
 reported through Dagster Pipes when Dagster launched the job; otherwise it is printed. A failed check
@@ -26,6 +27,7 @@ from pyspark.sql import SparkSession
 from glue_scripts import ledger, stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.jobs import (
+    DEFAULT_REJECTION_MAX_SHARE,
     DEFAULT_REJECTION_WARN_SHARE,
     dagster_pipes,
     job_arguments,
@@ -74,7 +76,12 @@ def write_archive_manifest(store: Store, key: str, manifest: dict[str, Any]) -> 
 def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(
         ["dataset", "run_id", "lakehouse_root"],
-        {"archive_manifest_key": None, "rejection_warn_share": str(DEFAULT_REJECTION_WARN_SHARE), "conf": None},
+        {
+            "archive_manifest_key": None,
+            "rejection_warn_share": str(DEFAULT_REJECTION_WARN_SHARE),
+            "rejection_max_share": str(DEFAULT_REJECTION_MAX_SHARE),
+            "conf": None,
+        },
         argv,
     )
     contract = CONTRACTS[args["dataset"]]
@@ -83,7 +90,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         spark = spark_session(args["conf"])
         now = utc_now()
         report = process_step(
-            spark, store, contract, args["run_id"], now, rejection_warn_share=float(args["rejection_warn_share"])
+            spark,
+            store,
+            contract,
+            args["run_id"],
+            now,
+            rejection_warn_share=float(args["rejection_warn_share"]),
+            rejection_max_share=float(args["rejection_max_share"]),
         )
         if args["archive_manifest_key"]:
             manifest = archive_manifest(spark, store, contract, args["run_id"], now)

@@ -42,7 +42,7 @@ def test_lab_data_run_then_same_delivery_again(
     assert "products          1      1,000      1,000          0            0" in out
     assert "orders           15      7,500      7,500          0            0" in out
     assert "order_items      15     40,803     40,803          0            0" in out
-    assert "checks: 13 passed, 0 failed" in out
+    assert "checks: 19 passed, 0 failed" in out
     assert "archived: 31 files" in out
     assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
     assert counts(spark, root, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
@@ -107,7 +107,7 @@ def test_dirty_copy_every_reason_code(
     assert "products          1      1,005      1,000          5            0" in out
     assert "orders           15      7,505      7,500          5            0" in out
     assert "order_items      15     40,809     40,803          6            0" in out
-    assert "checks: 13 passed, 0 failed" in out
+    assert "checks: 19 passed, 0 failed" in out
 
     late = tmp_path / "late"
     (late / "orders").mkdir(parents=True)
@@ -167,6 +167,22 @@ def test_a_failed_blocking_check_fails_the_run_and_archives_nothing(
     assert cli.main(["run", "--root", str(root)]) == 1
     out = capsys.readouterr().out
     assert "FAILED processed/products:primary_key" in out
+    assert "archived: nothing (not reached)" in out
+    assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
+
+
+def test_a_batch_rejected_over_the_limit_fails_the_run_and_stays_in_landing(
+    tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, source = tmp_path / "lakehouse", tmp_path / "source"
+    source.mkdir()
+    (source / "products.csv").write_text(
+        "product_id,department_id,department,product_name\n1,1,Books,A\nx,1,Books,B\n3,y,Books,C\n"
+    )
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED processed/products:rejection_limit" in out  # 2 of 3 rejected, over the default 0.5
     assert "archived: nothing (not reached)" in out
     assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
 
