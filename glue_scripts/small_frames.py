@@ -1,0 +1,39 @@
+"""A few driver-side rows (ledger entries, workbook cells) as a DataFrame, without a Python worker.
+
+`spark.createDataFrame(list_of_rows)` ships the rows through a Python RDD: every such frame forks a
+Python worker when it is evaluated, which costs about a second per call on a small machine, and the
+ledger writes one such frame per stage. Here the rows travel as JSON lines in a single Py4J call
+and are parsed inside the JVM against the declared schema (timestamps as ISO-8601 text, read in
+the session time zone, UTC), so the frame is a plain JVM plan like any table read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def rows_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: StructType) -> DataFrame:
+    """`rows` (tuples in `schema`'s field order) as a DataFrame with exactly `schema`'s names and types.
+
+    Every field comes back nullable (JSON has no NOT NULL); Delta still enforces a table's own
+    NOT NULL columns when the frame is written.
+    """
+    names = schema.fieldNames()
+    lines = [json.dumps(dict(zip(names, map(_json_value, row), strict=True))) for row in rows]
+    session = spark._jsparkSession
+    jvm = spark.sparkContext._jvm
+    dataset = session.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())
+    reader = session.read().schema(session.parseDataType(schema.json())).option("mode", "FAILFAST")
+    return DataFrame(reader.json(dataset), spark)
