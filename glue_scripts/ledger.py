@@ -1,25 +1,33 @@
-"""The file ledger (`audit/file_loads`): what happened to every delivered file, stage by stage.
+"""The file ledger (`audit/file_loads/<dataset>`): what happened to every delivered file, stage by stage.
 
-One append-only Delta table records, per file version (key + content digest), when it reached
-the raw table, when its rows were accounted for in processed/rejected (with the counts), and when
-it was archived or quarantined. Every stage asks the ledger which files still need it, which is
-what makes a rerun after a crash, or a file landed twice, leave the tables as one delivery would.
-The reconciliation check reads the counts back from here.
+One append-only Delta table per data set records, per file version (key + content digest), when it
+reached the raw table, when its rows were accounted for in processed/rejected (with the counts),
+and when it was archived or quarantined. Every stage asks the ledger which files still need it,
+which is what makes a rerun after a crash, or a file landed twice, leave the tables as one delivery
+would. The reconciliation check reads the counts back from here.
+
+One table per data set, because the data sets are processed concurrently (the products and orders
+Glue jobs of the Step Functions workflow run in parallel): each ledger then has one writer at a
+time, which is all Delta's default S3 log store can guarantee. A stage reads its data set's ledger
+once (`stages_by_version`) and appends to it once (`record`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
 
+from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import ensure_table, read_table
+from glue_scripts.small_frames import rows_frame
 from glue_scripts.storage import AUDIT, Store, StoredObject
 
-LEDGER_KEY = f"{AUDIT}/file_loads"
+LEDGER_PREFIX = f"{AUDIT}/file_loads"
 STAGE_RAW = "raw"
 STAGE_PROCESSED = "processed"
 STAGE_ARCHIVED = "archived"
@@ -77,45 +85,65 @@ def rows_by_version(table: DataFrame, version_ids: list[str]) -> dict[str, int]:
     return {row.v: row["count"] for row in rows}
 
 
-def ledger_path(store: Store) -> str:
-    return store.spark_path(LEDGER_KEY)
+def ledger_key(dataset: str) -> str:
+    return f"{LEDGER_PREFIX}/{dataset}"
 
 
-def read_ledger(spark: SparkSession, store: Store) -> DataFrame:
-    return read_table(spark, ensure_ledger(spark, store))
+def ledger_path(store: Store, dataset: str) -> str:
+    return store.spark_path(ledger_key(dataset))
 
 
-def ensure_ledger(spark: SparkSession, store: Store) -> str:
-    path = ledger_path(store)
+def ensure_ledger(spark: SparkSession, store: Store, dataset: str) -> str:
+    path = ledger_path(store, dataset)
     ensure_table(spark, path, LEDGER_SCHEMA)
     return path
 
 
+def read_ledger(spark: SparkSession, store: Store, dataset: str | None = None) -> DataFrame:
+    """One data set's ledger, or (no `dataset`) all of them together."""
+    if dataset is not None:
+        return read_table(spark, ensure_ledger(spark, store, dataset))
+    ledgers = [read_table(spark, ensure_ledger(spark, store, name)) for name in CONTRACTS]
+    return reduce(DataFrame.unionByName, ledgers)
+
+
 def record(spark: SparkSession, store: Store, entries: list[LedgerEntry], now: datetime) -> None:
-    if not entries:
-        return
-    rows = [(*(getattr(e, f.name) for f in LEDGER_SCHEMA.fields[:-1]), now) for e in entries]
-    spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append").save(ensure_ledger(spark, store))
+    """Append entries, one commit per data set (a stage's entries are all of one data set)."""
+    by_dataset: dict[str, list[LedgerEntry]] = {}
+    for entry in entries:
+        by_dataset.setdefault(entry.dataset, []).append(entry)
+    for dataset, dataset_entries in by_dataset.items():
+        rows = [(*(getattr(e, f.name) for f in LEDGER_SCHEMA.fields[:-1]), now) for e in dataset_entries]
+        rows_frame(spark, rows, LEDGER_SCHEMA).write.format("delta").mode("append").save(
+            ensure_ledger(spark, store, dataset)
+        )
+
+
+def stages_by_version(spark: SparkSession, store: Store, dataset: str, version_ids: list[str]) -> dict[str, set[str]]:
+    """The stages each of these file versions has reached (versions with no entry are left out)."""
+    if not version_ids:
+        return {}
+    version = version_column()
+    found = (
+        read_ledger(spark, store, dataset)
+        .where(version.isin(version_ids))
+        .select(version.alias("version_id"), "stage")
+        .collect()
+    )
+    reached: dict[str, set[str]] = {}
+    for row in found:
+        reached.setdefault(row.version_id, set()).add(row.stage)
+    return reached
 
 
 def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: str, version_ids: list[str]) -> set[str]:
     """Which of these file versions already have an entry for `stage`."""
-    if not version_ids:
-        return set()
-    version = version_column()
-    found = (
-        read_ledger(spark, store)
-        .where((F.col("dataset") == dataset) & (F.col("stage") == stage) & version.isin(version_ids))
-        .select(version.alias("version_id"))
-        .distinct()
-        .collect()
-    )
-    return {row.version_id for row in found}
+    return {v for v, reached in stages_by_version(spark, store, dataset, version_ids).items() if stage in reached}
 
 
 def latest_processed_entries(spark: SparkSession, store: Store, dataset: str) -> list[LedgerEntry]:
     """The `processed` entries of the last run that processed `dataset` (what the checks look at)."""
-    entries = read_ledger(spark, store).where((F.col("dataset") == dataset) & (F.col("stage") == STAGE_PROCESSED))
+    entries = read_ledger(spark, store, dataset).where(F.col("stage") == STAGE_PROCESSED)
     last = entries.orderBy(F.col("recorded_at").desc()).select("run_id").first()
     if last is None:
         return []

@@ -215,9 +215,8 @@ class ProcessOutcome:
 def waiting_versions(spark: SparkSession, store: Store, contract: DatasetContract) -> list[str]:
     """Files still in landing whose rows are in raw but not yet accounted for."""
     ids = [o.version_id for o in landing_files(store, contract.name)]
-    ingested = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, ids)
-    processed = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_PROCESSED, ids)
-    return sorted(ingested - processed)
+    reached = ledger.stages_by_version(spark, store, contract.name, ids)
+    return sorted(v for v, done in reached.items() if ledger.STAGE_RAW in done and ledger.STAGE_PROCESSED not in done)
 
 
 def candidate_columns(contract: DatasetContract) -> list[str]:
@@ -336,19 +335,8 @@ def process_batch(
     stored = read_table(spark, processed_path)
     checked = check_batch(candidates, contract, parents, stored).persist()
     try:
-        summarize(checked, outcome)
+        tally(checked, contract, outcome)
         if outcome.rows_accepted or outcome.late_rows_resolved:
-            partition = contract.partition_column
-            if partition:
-                touched = (
-                    checked.where(is_clean())
-                    .select(
-                        F.explode(F.array(F.col(f"{TYPED}.`{partition}`").cast("string"), F.col("stored_partition")))
-                    )
-                    .where(F.col("col").isNotNull())
-                    .distinct()
-                )
-                outcome.partitions_touched = sorted(row[0] for row in touched.collect())
             merge_processed(
                 spark,
                 processed_path,
@@ -358,7 +346,6 @@ def process_batch(
             )
         if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
             merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
-        outcome.counts_by_file = file_counts(checked, outcome.files)
         entries = [
             ledger.LedgerEntry(
                 contract.name,
@@ -391,41 +378,48 @@ def read_parent(spark: SparkSession, store: Store, parent: str) -> DataFrame:
     return read_table(spark, path)
 
 
-def summarize(checked: DataFrame, outcome: ProcessOutcome) -> None:
-    """Row counts of the batch and rejections per reason (two small aggregations of the cache)."""
-    totals = (
-        checked.groupBy(FROM_REJECTED)
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean"))
+def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome) -> None:
+    """The batch's figures from one aggregation of the cached rows, grouped small enough to collect.
+
+    Groups are (new or retried late row, file version, reasons): at most files x reason combinations.
+    From them: rows read / accepted / rejected, rejections per reason and per file, late rows
+    resolved or still waiting, and the partitions the accepted rows touch (their own partition and
+    where their key is stored today), which the merge is pruned to.
+    """
+    aggregations = [F.count(F.lit(1)).alias("rows")]
+    if contract.partition_column:
+        touched = F.array(F.col(f"{TYPED}.`{contract.partition_column}`").cast("string"), F.col("stored_partition"))
+        aggregations.append(F.array_distinct(F.flatten(F.collect_set(touched))).alias("partitions"))
+    groups = (
+        checked.groupBy(F.col(FROM_REJECTED), ledger.version_column().alias("version_id"), F.col(REJECT_REASONS))
+        .agg(*aggregations)
         .collect()
     )
-    for row in totals:
-        if row[FROM_REJECTED]:
-            outcome.late_rows_resolved = int(row.clean or 0)
-            outcome.late_rows_waiting = int(row.rows - (row.clean or 0))
+    reasons: Counter[str] = Counter()
+    partitions: set[str] = set()
+    per_file = {version_id: [0, 0] for version_id in outcome.files}
+    for group in groups:
+        clean = not group[REJECT_REASONS]
+        if clean and contract.partition_column:
+            partitions.update(value for value in group.partitions if value is not None)
+        if group[FROM_REJECTED]:
+            if clean:
+                outcome.late_rows_resolved += group.rows
+            else:
+                outcome.late_rows_waiting += group.rows
+            continue
+        counts = per_file.setdefault(group.version_id, [0, 0])
+        counts[0] += group.rows
+        outcome.rows_read += group.rows
+        if clean:
+            counts[1] += group.rows
+            outcome.rows_accepted += group.rows
         else:
-            outcome.rows_read = int(row.rows)
-            outcome.rows_accepted = int(row.clean or 0)
+            reasons.update(dict.fromkeys(group[REJECT_REASONS], group.rows))
     outcome.rows_rejected = outcome.rows_read - outcome.rows_accepted
-    reasons = (
-        checked.where(~F.col(FROM_REJECTED))
-        .select(F.explode(REJECT_REASONS).alias("reason"))
-        .groupBy("reason")
-        .count()
-        .collect()
-    )
-    outcome.rejected_by_reason = dict(sorted(Counter({row.reason: row["count"] for row in reasons}).items()))
-
-
-def file_counts(checked: DataFrame, version_ids: list[str]) -> dict[str, tuple[int, int]]:
-    """(rows read, rows accepted) per file version of the batch; files with no rows count 0."""
-    rows = (
-        checked.where(~F.col(FROM_REJECTED))
-        .groupBy(ledger.version_column().alias("v"))
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_clean().cast("long")).alias("clean"))
-        .collect()
-    )
-    counts = {row.v: (int(row.rows), int(row.clean or 0)) for row in rows}
-    return {version_id: counts.get(version_id, (0, 0)) for version_id in version_ids}
+    outcome.rejected_by_reason = dict(sorted(reasons.items()))
+    outcome.partitions_touched = sorted(partitions)
+    outcome.counts_by_file = {version_id: (read, accepted) for version_id, (read, accepted) in per_file.items()}
 
 
 # ---------------------------------------------------------------------------------------------
