@@ -6,11 +6,14 @@ drive headless Chromium (Debian's `chromium`, or `LAKEHOUSE_CHROMIUM`) through P
 API. Playwright is launched with `executable_path`: its own browser downloads are never used.
 
 Screenshots go to `test-output/ui/`; with `LAKEHOUSE_UPDATE_SCREENSHOTS=1` the ones the README
-shows are copied to `docs/screenshots/`.
+shows are copied to `docs/screenshots/`. The whole graph is laid out top to bottom and zoomed to fit
+by the test itself: the UI fits a graph to its width only, which on the lineage page (taller than
+wide) leaves most groups below the fold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +31,8 @@ from urllib.parse import quote
 
 import pytest
 
+from glue_scripts.contracts import DATASETS
+from lakehouse_assets.landed_files import files_tag_value
 from tests.conftest import LAB_DATA, REPO
 from tests.processes import free_port, start_group, stop_group
 
@@ -50,6 +55,18 @@ SENSORS = ("landing_files_sensor", "lakehouse_automation")
 RUN_TIMEOUT_S = 900
 START_TIMEOUT_S = 300
 UI_TIMEOUT_MS = 60_000
+# The graph's size and place, read from the DOM: the viewport's inner layer carries the pan and zoom
+# as a CSS matrix, the SVG inside it the layout's size.
+GRAPH_STATE_JS = """() => {
+  const viewport = document.querySelector('[data-svg-viewport]');
+  const layer = viewport.firstElementChild;
+  const svg = layer.querySelector('svg');
+  const matrix = new DOMMatrix(getComputedStyle(layer).transform);
+  const box = viewport.getBoundingClientRect();
+  return {scale: matrix.a, x: matrix.e, y: matrix.f,
+          width: Number(svg.getAttribute('width')), height: Number(svg.getAttribute('height')),
+          viewWidth: viewport.clientWidth, viewHeight: viewport.clientHeight, left: box.left, top: box.top};
+}"""
 
 
 def chromium_executable() -> str | None:
@@ -216,6 +233,67 @@ def ui(browser: Browser, dagster_ui: str) -> Iterator[UI]:
         context.close()
 
 
+def lab_file_keys() -> list[str]:
+    """The `landing/files` partition keys of the lab data, in the order a run takes them."""
+    keys = []
+    for dataset in DATASETS:
+        files = [*LAB_DATA.glob(f"{dataset}.csv*"), *(LAB_DATA / dataset).glob("*.csv*")]
+        for file in sorted(files, key=lambda file: file.name):
+            keys.append(f"{dataset}/{file.name}#{hashlib.md5(file.read_bytes(), usedforsecurity=False).hexdigest()}")
+    return keys
+
+
+def graph_state(ui: UI) -> dict[str, float]:
+    return ui.page.evaluate(GRAPH_STATE_JS)
+
+
+def wait_for_layout(ui: UI, unlike: dict[str, float] | None = None, stable_ms: int = 1500) -> None:
+    """Wait until the graph's layout (and pan and zoom) is other than `unlike`'s and stayed put for `stable_ms`."""
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    last, still = None, 0
+    while time.monotonic() < deadline:
+        state = graph_state(ui)
+        changed = unlike is None or (state["width"], state["height"]) != (unlike["width"], unlike["height"])
+        still = still + 100 if changed and state == last else 0
+        if still >= stable_ms:
+            return
+        last = state
+        ui.page.wait_for_timeout(100)
+    pytest.fail(f"the graph's layout did not settle: {last}")
+
+
+def zoom_to_fit(ui: UI, top: float, right: float, margin: float = 0.96) -> None:
+    """Zoom and pan the graph so the whole of it shows in the viewport below `top` and left of `right`.
+
+    The UI's own fit (double-click) fits the width only. Zoom is the UI's ctrl+wheel at the pointer
+    (`scale * (1 - deltaY * 0.002)` for |deltaY| > 30), pan its plain wheel (0.7 px a delta unit);
+    each is measured again after it, until the graph is centred in the free area at the scale that fits.
+    """
+    page = ui.page
+    for _ in range(10):
+        state = graph_state(ui)
+        free_width = right - state["left"]
+        free_top = top - state["top"]
+        free_height = state["viewHeight"] - free_top
+        scale = min(free_width / state["width"], free_height / state["height"]) * margin
+        page.mouse.move(state["left"] + free_width / 2, top + free_height / 2)
+        if abs(state["scale"] / scale - 1) > 0.005:
+            delta = (1 - scale / state["scale"]) / 0.002
+            if abs(delta) <= 30:
+                delta = (1 - scale / state["scale"]) / 0.01
+            page.keyboard.down("Control")
+            page.mouse.wheel(0, delta)
+            page.keyboard.up("Control")
+        else:
+            x = (free_width - state["width"] * state["scale"]) / 2
+            y = free_top + (free_height - state["height"] * state["scale"]) / 2
+            if abs(x - state["x"]) <= 2 and abs(y - state["y"]) <= 2:
+                return
+            page.mouse.wheel((state["x"] - x) / 0.7, (state["y"] - y) / 0.7)
+        page.wait_for_timeout(300)  # the UI takes one wheel event per frame
+    pytest.fail(f"could not fit the graph in the viewport: {graph_state(ui)}")
+
+
 def graph_url(selection: str = "") -> str:
     return "/asset-groups" + (f"~{quote(selection)}" if selection else "")
 
@@ -225,24 +303,53 @@ def graph_node(ui: UI, name: str) -> Locator:
     return ui.page.locator("foreignObject").filter(has=ui.page.get_by_text(name, exact=True))
 
 
-def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
+def graph_setting(ui: UI, item: str) -> None:
+    """Pick `item` in the graph's ⚙ menu, unless it is not offered (already in effect)."""
+    ui.page.get_by_role("button", name="settings", exact=True).click()
+    choice = ui.page.get_by_role("menuitem", name=re.compile(item))
+    if choice.count():
+        choice.click()
+    ui.page.keyboard.press("Escape")
+
+
+def test_the_whole_asset_graph_fits_in_the_screenshot(ui: UI) -> None:
     page, expect = ui.page, sync_api.expect
 
-    # The whole graph, every group expanded.
+    # Every group expanded, top to bottom (landscape, like a screenshot), the asset tree hidden.
     ui.open(graph_url())
-    expect(page.get_by_role("button", name=re.compile(r"Materialize all"))).to_be_visible()
-    page.get_by_role("button", name="settings", exact=True).click()
-    expand = page.get_by_role("menuitem", name=re.compile("Expand all groups"))
-    if expand.count():
-        expand.click()
-    page.keyboard.press("Escape")
-    page.get_by_role("button", name="panel_show_right", exact=True).click()  # hide the asset tree
+    materialize_all = page.get_by_role("button", name=re.compile(r"Materialize all"))
+    expect(materialize_all).to_be_visible()
+    collapsed = graph_state(ui)
+    graph_setting(ui, "Expand all groups")
+    graph_setting(ui, "vertical orientation")
+    page.get_by_role("button", name="panel_show_right", exact=True).click()
+    wait_for_layout(ui, unlike=collapsed)
     ui.settle()
-    for group in ("landing", "raw", "processed", "rejected", "analytics", "catalog", "archive"):
-        expect(graph_node(ui, group).first).to_be_visible()
-    for name in PROCESSED_TABLES:
-        expect(graph_node(ui, name).first).to_be_visible()
+    # The free area: below the toolbar over the graph, left of the zoom controls.
+    toolbar, controls = materialize_all.bounding_box(), page.locator("#zoom-slider-container").bounding_box()
+    assert toolbar and controls
+    zoom_to_fit(ui, top=toolbar["y"] + toolbar["height"] + 12, right=controls["x"] - 12)
+    page.mouse.move(0, 0)  # no hover card in the picture
+
+    # Every group and asset is wholly inside the viewport, none under the toolbar.
+    viewport = page.locator("[data-svg-viewport]").bounding_box()
+    assert viewport
+    groups = ("landing", "raw", "processed", "rejected", "analytics", "catalog", "archive")
+    assets = ("files", *PROCESSED_TABLES, "landed_files", "daily_sales", "top_products", "glue_tables")
+    for name in (*groups, *assets):
+        nodes = graph_node(ui, name).all()
+        assert nodes, f"{name} is not in the graph"
+        for box in (node.bounding_box() for node in nodes):
+            assert box, name
+            assert box["y"] >= toolbar["y"] + toolbar["height"], (name, box)
+            assert box["x"] >= viewport["x"] and box["x"] + box["width"] <= controls["x"], (name, box)
+            assert box["y"] + box["height"] <= viewport["y"] + viewport["height"], (name, box)
+    expect(graph_node(ui, "order_items")).to_have_count(3)  # raw, processed, rejected
     ui.screenshot("asset_graph.png")
+
+
+def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
+    page, expect = ui.page, sync_api.expect
 
     # The processed group alone: each table materialized, all its checks passed.
     ui.open(graph_url('group:"processed"'))
@@ -286,6 +393,23 @@ def test_order_items_checks_passed(ui: UI) -> None:
         ui.open(f"/assets/processed/order_items?view=checks&checkDetail={check}")
         expect(page.locator("body")).to_contain_text(re.compile(r"Latest execution\s*Evaluation result\s*Passed"))
         expect(page.locator("body")).to_contain_text(re.compile(r"This is a\s*blocking\s*asset check"))
+
+
+def test_the_run_names_its_files(ui: UI) -> None:
+    page, expect = ui.page, sync_api.expect
+
+    keys = lab_file_keys()
+    assert len(keys) == 31
+    ui.open("/runs")
+    for tag in (
+        "lakehouse/trigger: cli",
+        "lakehouse/file_count: 31",
+        f"lakehouse/files: {files_tag_value(keys)}",
+        "lakehouse/archived_file_count: 31",
+        f"lakehouse/archived_files: {files_tag_value(keys)}",
+    ):
+        expect(page.get_by_text(tag, exact=True)).to_be_visible()
+    ui.screenshot("runs.png")
 
 
 def test_sensors_running(ui: UI) -> None:
