@@ -47,6 +47,7 @@ from glue_scripts.landing import (
 )
 from glue_scripts.storage import ARCHIVED, PROCESSED, QUARANTINE, RAW, REJECTED, Store, StoredObject, table_key
 from glue_scripts.validation import (
+    KEY_IS_STORED,
     TYPED,
     check_references,
     is_clean,
@@ -208,6 +209,8 @@ class ProcessOutcome:
     rejected_version: int | None = None
     partitions: int | None = None
     partitions_touched: list[str] = field(default_factory=list)
+    # Accepted rows (new or late) whose key is already stored: updates. None of them: the batch is appended.
+    rows_updating_stored: int = 0
     # file version id -> (rows read, rows accepted)
     counts_by_file: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -337,13 +340,14 @@ def process_batch(
     try:
         tally(checked, contract, outcome)
         if outcome.rows_accepted or outcome.late_rows_resolved:
-            merge_processed(
-                spark,
-                processed_path,
-                contract,
-                accepted_rows(checked, contract, run_id, now),
-                outcome.partitions_touched,
-            )
+            accepted = accepted_rows(checked, contract, run_id, now)
+            if outcome.rows_updating_stored:
+                merge_processed(spark, processed_path, contract, accepted, outcome.partitions_touched)
+            else:
+                # Only new keys (duplicates within the batch are already rejected): the merge would
+                # insert every row, so append them without joining the stored table. A rerun after a
+                # crash finds the keys stored and merges, which rewrites the same values.
+                accepted.write.format("delta").mode("append").save(processed_path)
         if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
             merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
         entries = [
@@ -383,10 +387,11 @@ def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome
 
     Groups are (new or retried late row, file version, reasons): at most files x reason combinations.
     From them: rows read / accepted / rejected, rejections per reason and per file, late rows
-    resolved or still waiting, and the partitions the accepted rows touch (their own partition and
-    where their key is stored today), which the merge is pruned to.
+    resolved or still waiting, how many accepted rows update a stored key, and the partitions the
+    accepted rows touch (their own partition and where their key is stored today), which the merge
+    is pruned to.
     """
-    aggregations = [F.count(F.lit(1)).alias("rows")]
+    aggregations = [F.count(F.lit(1)).alias("rows"), F.sum(F.col(KEY_IS_STORED).cast("long")).alias("stored")]
     if contract.partition_column:
         touched = F.array(F.col(f"{TYPED}.`{contract.partition_column}`").cast("string"), F.col("stored_partition"))
         aggregations.append(F.array_distinct(F.flatten(F.collect_set(touched))).alias("partitions"))
@@ -400,8 +405,10 @@ def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome
     per_file = {version_id: [0, 0] for version_id in outcome.files}
     for group in groups:
         clean = not group[REJECT_REASONS]
-        if clean and contract.partition_column:
-            partitions.update(value for value in group.partitions if value is not None)
+        if clean:
+            outcome.rows_updating_stored += group.stored or 0
+            if contract.partition_column:
+                partitions.update(value for value in group.partitions if value is not None)
         if group[FROM_REJECTED]:
             if clean:
                 outcome.late_rows_resolved += group.rows

@@ -183,11 +183,15 @@ def mark_duplicates(df: DataFrame, contract: DatasetContract) -> DataFrame:
     )
 
 
+KEY_IS_STORED = "key_is_stored"
+
+
 def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame) -> DataFrame:
     """Reject clean rows older than the stored row with the same key (`stale_record`).
 
     Adds `stored_partition`: the partition value of the stored row for the same key (null when the
-    key is new), which the merge needs to prune its scan and still find rows that move partition.
+    key is new), which the merge needs to prune its scan and still find rows that move partition;
+    and `key_is_stored`, which tells a batch of new keys only (appended, not merged) from the rest.
     """
     partition = contract.partition_column
     key = contract.primary_key
@@ -201,4 +205,4 @@ def mark_stale(df: DataFrame, contract: DatasetContract, stored: DataFrame) -> D
     if contract.ordering_column:
         older = typed(contract.ordering_column) < F.col("__stored_order")
         df = add_reasons(df, F.when(is_clean() & older, F.lit("stale_record"))).drop("__stored_order")
-    return df.drop("__stored_key")
+    return df.withColumn(KEY_IS_STORED, F.col("__stored_key").isNotNull()).drop("__stored_key")

@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
@@ -33,6 +34,10 @@ def table(spark: SparkSession, store: LocalStore, zone: str, contract, columns: 
     return [tuple(row) for row in rows]
 
 
+def operations(spark: SparkSession, path: str) -> list[str]:
+    return [row.operation for row in DeltaTable.forPath(spark, path).history().orderBy("version").collect()]
+
+
 def test_upsert_moves_partition_and_keeps_key_unique(spark: SparkSession, store: LocalStore) -> None:
     write_landing(
         store,
@@ -58,6 +63,9 @@ def test_upsert_moves_partition_and_keeps_key_unique(spark: SparkSession, store:
     assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 2, 1)
     assert outcome.rejected_by_reason == {"stale_record": 1}
     assert outcome.partitions_touched == ["2025-04-01", "2025-04-02"]
+    # The first batch had only new keys: appended; the second updates a stored key: merged.
+    assert outcome.rows_updating_stored == 1
+    assert operations(spark, table_path(store, "processed", ORDERS)) == ["CREATE TABLE", "WRITE", "MERGE"]
     assert outcome.partitions == 2
     assert table(spark, store, "rejected", ORDERS, ["order_id", "reject_reasons", "source_line"]) == [
         ("11", ["stale_record"], 3)
