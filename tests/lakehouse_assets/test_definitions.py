@@ -10,6 +10,9 @@ def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
         "archived/landed_files",
         "catalog/glue_tables",
         "landing/files",
+        "maintenance/order_items",
+        "maintenance/orders",
+        "maintenance/products",
         "processed/order_items",
         "processed/orders",
         "processed/products",
@@ -83,6 +86,10 @@ def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> 
         "analytics__daily_sales": "lakehouse_analytics_daily_sales",
         "analytics__top_products": "lakehouse_analytics_top_products",
         "catalog__glue_tables": "lakehouse_catalog",
+        # Compaction commits to the processed and rejected tables: the merge's pool.
+        "maintenance__products": "lakehouse_processed_products",
+        "maintenance__orders": "lakehouse_processed_orders",
+        "maintenance__order_items": "lakehouse_processed_order_items",
     }
 
 
@@ -109,3 +116,22 @@ def test_analytics_and_catalog_follow_processed() -> None:
     processed = graph.get(by_name["processed/orders"]).automation_condition
     for name in ("analytics/daily_sales", "analytics/top_products", "catalog/glue_tables"):
         assert graph.get(by_name[name]).automation_condition == processed
+
+
+def test_maintenance_runs_nightly_apart_from_the_loading_job() -> None:
+    from dagster import AutomationCondition
+
+    graph = defs.resolve_asset_graph()
+    job_keys = {key.to_user_string() for key in defs.resolve_job_def("lakehouse_job").asset_layer.executable_asset_keys}
+    assert not {key for key in job_keys if key.startswith("maintenance/")}
+    assert "processed/orders" in job_keys
+    maintenance = [key for key in graph.get_all_asset_keys() if key.path[0] == "maintenance"]
+    for key in maintenance:
+        node = graph.get(key)
+        assert node.group_name == "maintenance"
+        assert node.automation_condition == AutomationCondition.on_cron("0 3 * * *", "UTC")
+        dataset = key.path[1]
+        assert {parent.to_user_string() for parent in node.parent_keys} == {
+            f"processed/{dataset}",
+            f"rejected/{dataset}",
+        }
