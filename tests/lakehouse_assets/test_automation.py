@@ -90,7 +90,7 @@ def test_a_failed_blocking_check_holds_back_children_and_the_archive(instance: D
     evaluator.requested()
     evaluator.materialized(*[k for k in DOWNSTREAM if k.startswith(("processed", "rejected"))])
     for dataset in ("products", "orders"):
-        for name in ("primary_key", "rows_reconciled"):
+        for name in ("primary_key", "rows_reconciled", "rejection_limit"):
             evaluator.check(f"processed/{dataset}", name, passed=True)
     evaluator.requested()
     evaluator.check("processed/orders", "primary_key", passed=False)
