@@ -218,6 +218,27 @@ def render_summary(result: Any, lakehouse_root: str) -> str:
     return "\n".join(lines)
 
 
+def refused_statement(spark: Any, sql: str) -> str | None:
+    """What in `sql` would change something (a write, DDL, a Delta command, a setting), or None for a query.
+
+    `spark.sql` runs commands eagerly, so the statement is parsed first (Spark's parser with Delta's
+    extension: `VACUUM`, `OPTIMIZE` ... are recognised) and every node of the parsed plan is looked
+    at: any command (`DELETE`, `UPDATE`, `MERGE`, `CREATE`, `DROP`, `SET` ...) or insert statement,
+    also one inside a `WITH`, is refused before anything runs.
+    """
+    jvm = spark.sparkContext._jvm
+    command = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
+    pending = [spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)]
+    while pending:
+        node = pending.pop()
+        name = node.getClass().getSimpleName()
+        if command.isInstance(node) or name.endswith("Statement") or name.startswith("InsertInto"):
+            return name.removesuffix("Statement").removesuffix("Command") or name
+        children = node.children()
+        pending.extend(children.apply(i) for i in range(children.size()))
+    return None
+
+
 def query(sql: str, limit: int) -> int:
     """Run SQL over read-only views of the lakehouse tables, by the names Athena sees in Glue.
 
@@ -239,6 +260,10 @@ def query(sql: str, limit: int) -> int:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if refused := refused_statement(spark, sql):
+        message = f"lakehouse query runs queries only; {refused} is refused (the tables are read-only here)"
+        print(message, file=sys.stderr)
+        return 2
     for table in lakehouse_tables():
         path = store.spark_path(table.key)
         if not table_exists(spark, path):

@@ -63,6 +63,11 @@ def test_lab_data_run_then_same_delivery_again(
         cli.main(["query", "select count(*) as n, sum(total_amount) as revenue from orders", "--root", str(root)]) == 0
     )
     assert capsys.readouterr().out.splitlines()[:2] == ["n | revenue", "7500 | 1945810.41"]
+    assert cli.main(["query", "DELETE FROM orders", "--root", str(root)]) == 2
+    assert capsys.readouterr().err == (
+        "lakehouse query runs queries only; DeleteFromTable is refused (the tables are read-only here)\n"
+    )
+    assert counts(spark, root, "processed")["orders"] == 7500
 
 
 def append(file: Path, *lines: str) -> None:
@@ -235,3 +240,27 @@ def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
     second = run_id(capsys.readouterr().out)
     with DagsterInstance.get() as instance:
         assert file_tags(instance, second) == {}
+
+
+@pytest.mark.parametrize(
+    ("sql", "refused"),
+    [
+        ("SELECT 1", None),
+        ("WITH a AS (SELECT 1 AS x) SELECT * FROM a", None),
+        ("select count(*) from orders where user_id in (select user_id from order_items)", None),
+        ("DELETE FROM delta.`/tmp/t`", "DeleteFromTable"),
+        ("INSERT INTO orders VALUES (1)", "InsertInto"),
+        ("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "InsertInto"),
+        ("INSERT OVERWRITE DIRECTORY '/tmp/y' SELECT 1", "InsertIntoDir"),
+        ("UPDATE orders SET total_amount = 0", "UpdateTable"),
+        ("MERGE INTO t USING s ON t.a = s.a WHEN MATCHED THEN DELETE", "MergeIntoTable"),
+        ("CREATE TABLE t AS SELECT 1", "CreateTableAsSelect"),
+        ("DROP TABLE orders", "DropTable"),
+        ("TRUNCATE TABLE orders", "TruncateTable"),
+        ("VACUUM '/tmp/t'", "VacuumTable"),
+        ("RESTORE TABLE delta.`/tmp/t` TO VERSION AS OF 0", "RestoreTable"),
+        ("SET spark.sql.ansi.enabled=true", "Set"),
+    ],
+)
+def test_query_refuses_anything_but_a_query(spark: SparkSession, sql: str, refused: str | None) -> None:
+    assert cli.refused_statement(spark, sql) == refused
