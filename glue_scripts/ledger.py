@@ -136,6 +136,23 @@ def stages_by_version(spark: SparkSession, store: Store, dataset: str, version_i
     return reached
 
 
+def raw_sources_by_digest(spark: SparkSession, store: Store, dataset: str, digests: list[str]) -> dict[str, str]:
+    """For each content digest already loaded into raw (with rows, not as a replay), the first file that held it."""
+    if not digests:
+        return {}
+    found = (
+        read_ledger(spark, store, dataset)
+        .where((F.col("stage") == STAGE_RAW) & F.col("source_file_digest").isin(digests) & F.col("detail").isNull())
+        .select("source_file_digest", "source_file", "recorded_at")
+        .collect()
+    )
+    first: dict[str, tuple[datetime, str]] = {}
+    for row in found:
+        candidate = (row.recorded_at, row.source_file)
+        first[row.source_file_digest] = min(first.get(row.source_file_digest, candidate), candidate)
+    return {digest: source for digest, (_, source) in first.items()}
+
+
 def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: str, version_ids: list[str]) -> set[str]:
     """Which of these file versions already have an entry for `stage`."""
     return {v for v, reached in stages_by_version(spark, store, dataset, version_ids).items() if stage in reached}

@@ -106,6 +106,8 @@ class IngestOutcome:
     rows_by_file: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     already_ingested: list[str] = field(default_factory=list)
+    # landing key -> the key its identical content was loaded from (a replay: not loaded again)
+    replayed: dict[str, str] = field(default_factory=dict)
     # File versions asked for by name (`only_versions`) that are not in landing any more.
     not_in_landing: list[str] = field(default_factory=list)
     # landing key -> file version id, for every file this outcome mentions
@@ -135,8 +137,10 @@ def ingest_landing(
     outcome.versions = {o.key: o.version_id for o in objects}
     done = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, [o.version_id for o in objects])
     outcome.already_ingested = sorted(o.key for o in objects if o.version_id in done)
-    inspected = inspect_files(store, contract, [o for o in objects if o.version_id not in done])
+    pending = [o for o in objects if o.version_id not in done]
     entries: list[ledger.LedgerEntry] = []
+    pending = skip_replays(spark, store, contract, pending, run_id, outcome, entries)
+    inspected = inspect_files(store, contract, pending)
     for refused in (f for f in inspected if isinstance(f, RefusedFile)):
         quarantine_file(store, contract.name, refused.object, refused.reason)
         outcome.quarantined[refused.object.key] = refused.reason
@@ -167,6 +171,41 @@ def ingest_landing(
     ledger.record(spark, store, entries, now)
     outcome.table_version = table_version(spark, path)
     return outcome
+
+
+def skip_replays(
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    pending: list[StoredObject],
+    run_id: str,
+    outcome: IngestOutcome,
+    entries: list[ledger.LedgerEntry],
+) -> list[StoredObject]:
+    """The pending files minus replays: content already loaded into raw under another name.
+
+    The same bytes landed again (a retried upload under a new name, a re-sent delivery) carry no new
+    row, and loading them again would put every row in raw twice and, in one batch, reject one copy
+    of each as a duplicate key. A replay gets a `raw` ledger entry with 0 rows naming the original,
+    so it is processed (0 rows) and archived like any file. Identity is the content digest (MD5, or
+    the S3 ETag: a multipart upload's ETag depends on its part size, so the same bytes uploaded in
+    other parts are not recognised and are loaded again, which the merge makes harmless).
+    """
+    if not pending:
+        return pending
+    seen = ledger.raw_sources_by_digest(spark, store, contract.name, sorted({o.digest for o in pending}))
+    fresh = []
+    for obj in sorted(pending, key=lambda o: o.key):
+        original = seen.setdefault(obj.digest, obj.key)
+        if original == obj.key:
+            fresh.append(obj)
+            continue
+        outcome.replayed[obj.key] = original
+        outcome.rows_by_file[obj.key] = 0
+        detail = f"replay: same content as {original}"
+        entry = ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_RAW, run_id, rows_read=0, detail=detail)
+        entries.append(entry)
+    return fresh
 
 
 def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) -> str:

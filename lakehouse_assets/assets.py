@@ -184,6 +184,9 @@ def report_files(context: AssetExecutionContext, contract: DatasetContract, outc
     landed_files.register(context.instance, outcome.versions.values())
     for key, rows in outcome.rows_by_file.items():
         metadata = {"stage": "raw", "dataset": contract.name, "rows_loaded": rows}
+        if key in outcome.replayed:
+            context.log.warning(f"{key} is a replay of {outcome.replayed[key]} (same content): not loaded again")
+            metadata["replay_of"] = outcome.replayed[key]
         context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
     for key, reason in outcome.quarantined.items():
         context.log.warning(f"quarantined {key}: {reason}")

@@ -92,6 +92,7 @@ def ingest_step(
         "files_quarantined": len(outcome.quarantined),
         "quarantined": quality.json_metadata(outcome.quarantined),
         "files_already_ingested": len(outcome.already_ingested),
+        "files_replayed": quality.json_metadata(outcome.replayed),
         "files_not_in_landing": quality.json_metadata(outcome.not_in_landing),
         "rows_by_file": quality.json_metadata(outcome.rows_by_file),
         "table_version": outcome.table_version,

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import UTC, date, datetime
 
 from delta.tables import DeltaTable
@@ -142,6 +143,47 @@ def test_nothing_lost_and_a_second_delivery_changes_nothing(spark: SparkSession,
     again = run_all(spark, store, "r2")["orders"]
     assert (again.files, again.rows_read) == ([], 0)
     assert {z: read_table(spark, table_path(store, z, ORDERS)).count() for z in versions} == versions
+    assert store.list("landing/orders") == []
+
+
+def snapshot(spark: SparkSession, store: LocalStore) -> dict[str, list[tuple]]:
+    """Every row of every table of orders, lineage included (so a reload under a new name would show)."""
+    tables = {zone: read_table(spark, table_path(store, zone, ORDERS)) for zone in ("raw", "processed", "rejected")}
+    return {zone: sorted(tuple(row) for row in frame.collect()) for zone, frame in tables.items()}
+
+
+def test_replays_under_the_same_or_new_names_and_a_retried_run_change_nothing(
+    spark: SparkSession, store: LocalStore
+) -> None:
+    text = ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n1,11,7,2025-04-01T11:00:00,bad,2025-04-01\n"
+    write_landing(store, "orders", "a.csv", text)
+    run_all(spark, store, "r1")
+    once = snapshot(spark, store)
+    assert [len(rows) for rows in once.values()] == [2, 1, 1]
+
+    write_landing(store, "orders", "a.csv", text)  # the same name again
+    write_landing(store, "orders", "a_resent.csv", text)  # new names, same bytes, in one batch
+    write_landing(store, "orders", "a_copy.csv", text)
+    outcomes = [run_all(spark, store, "r2"), run_all(spark, store, "r2")]  # and the run retried
+    assert snapshot(spark, store) == once
+    digest = hashlib.md5(text.encode()).hexdigest()
+    assert [(o["orders"].files, o["orders"].rows_read) for o in outcomes] == [
+        ([f"landing/orders/a_copy.csv#{digest}", f"landing/orders/a_resent.csv#{digest}"], 0),
+        ([], 0),
+    ]
+    replays = {
+        (e.source_file, e.rows_read, e.detail)
+        for e in ledger.read_ledger(spark, store, "orders").where("stage = 'raw' AND run_id = 'r2'").collect()
+    }
+    assert replays == {
+        ("landing/orders/a_copy.csv", 0, "replay: same content as landing/orders/a.csv"),
+        ("landing/orders/a_resent.csv", 0, "replay: same content as landing/orders/a.csv"),
+    }
+    assert sorted(o.key for o in store.list("archived")) == [
+        "archived/orders/2025/04/20/a.csv",
+        "archived/orders/2025/04/20/a_copy.csv",
+        "archived/orders/2025/04/20/a_resent.csv",
+    ]
     assert store.list("landing/orders") == []
 
 
