@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -19,8 +20,11 @@ from pyspark.sql.types import StructType
 
 
 def _json_value(value: Any) -> Any:
+    """Values JSON cannot hold as they are: times as ISO-8601 text, decimals as exact text."""
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
     return value
 
 
