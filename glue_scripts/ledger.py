@@ -153,6 +153,24 @@ def raw_sources_by_digest(spark: SparkSession, store: Store, dataset: str, diges
     return {digest: source for digest, (_, source) in first.items()}
 
 
+def archive_targets(spark: SparkSession, store: Store, dataset: str, version_ids: list[str]) -> dict[str, str]:
+    """Where these file versions were (or are being) archived: the target of their first `archived` entry."""
+    if not version_ids:
+        return {}
+    version = version_column()
+    found = (
+        read_ledger(spark, store, dataset)
+        .where((F.col("stage") == STAGE_ARCHIVED) & version.isin(version_ids))
+        .select(version.alias("version_id"), "detail", "recorded_at")
+        .collect()
+    )
+    first: dict[str, tuple[datetime, str]] = {}
+    for row in found:
+        candidate = (row.recorded_at, row.detail)
+        first[row.version_id] = min(first.get(row.version_id, candidate), candidate)
+    return {version_id: target for version_id, (_, target) in first.items()}
+
+
 def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: str, version_ids: list[str]) -> set[str]:
     """Which of these file versions already have an entry for `stage`."""
     return {v for v, reached in stages_by_version(spark, store, dataset, version_ids).items() if stage in reached}

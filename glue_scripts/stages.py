@@ -37,6 +37,7 @@ from glue_scripts.contracts import (
     DatasetContract,
 )
 from glue_scripts.delta_tables import ensure_table, read_table, table_version
+from glue_scripts.failpoints import failpoint
 from glue_scripts.landing import (
     LandedFile,
     RefusedFile,
@@ -158,7 +159,9 @@ def ingest_landing(
         present = ledger.rows_by_version(read_table(spark, path), versions)
         new = [f for f in landed if f.object.version_id not in present]
         if new:
+            failpoint("raw_write")
             read_landed_files(spark, store, contract, new, run_id, now).write.format("delta").mode("append").save(path)
+            failpoint("raw_appended")
         counts = ledger.rows_by_version(read_table(spark, path), versions)
         for landed_file in landed:
             rows = counts.get(landed_file.object.version_id, 0)
@@ -387,6 +390,7 @@ def process_batch(
                 # insert every row, so append them without joining the stored table. A rerun after a
                 # crash finds the keys stored and merges, which rewrites the same values.
                 accepted.write.format("delta").mode("append").save(processed_path)
+        failpoint(f"processed_merged_{contract.name}")
         if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
             merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
         entries = [
@@ -402,6 +406,7 @@ def process_batch(
             for version_id, counts in outcome.counts_by_file.items()
         ]
         ledger.record(spark, store, entries, now)
+        failpoint(f"process_recorded_{contract.name}")
     finally:
         checked.unpersist()
     processed = read_table(spark, processed_path)
@@ -484,25 +489,35 @@ def archive_landed(
 ) -> ArchiveOutcome:
     """Move every landing file whose rows are accounted for (ledger: processed) to the archive.
 
-    A file still in landing after a crash between a move's copy and its delete is finished here:
-    its archived copy is recognised by content (`free_key`), the source deleted, and the ledger
-    gets its one `archived` entry, which the crashed run never wrote.
+    The `archived` ledger entries (with each file's target) are written first, then the files are
+    moved: a crash among the moves leaves no archived file without its entry, and the rerun moves
+    the rest to the targets already recorded (a file whose move crashed between copy and delete is
+    recognised there by content, and only its source is deleted). A version archived before and
+    landed again goes to its recorded target, onto its own copy: archived once.
     """
     outcome = ArchiveOutcome(contract.name)
     objects = landing_files(store, contract.name)
-    processed = ledger.versions_at_stage(
-        spark, store, contract.name, ledger.STAGE_PROCESSED, [o.version_id for o in objects]
+    ids = [o.version_id for o in objects]
+    reached = ledger.stages_by_version(spark, store, contract.name, ids)
+    done = [o for o in objects if ledger.STAGE_PROCESSED in reached.get(o.version_id, set())]
+    recorded = ledger.archive_targets(
+        spark, store, contract.name, [o.version_id for o in done if ledger.STAGE_ARCHIVED in reached[o.version_id]]
     )
-    entries = []
-    for obj in objects:
-        if obj.version_id not in processed:
-            continue
-        target = archive_key(store, contract.name, obj, now)
+    entries, moves = [], []
+    for obj in done:
+        target = recorded.get(obj.version_id)
+        if target is None:
+            target = archive_key(store, contract.name, obj, now)
+            entries.append(
+                ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_ARCHIVED, run_id, detail=target)
+            )
+        moves.append((obj, target))
+    ledger.record(spark, store, entries, now)
+    for obj, target in moves:
         store.move(obj.key, target)
+        failpoint("archive_moved")
         outcome.archived[obj.key] = target
         outcome.versions[obj.key] = obj.version_id
-        entries.append(ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_ARCHIVED, run_id, detail=target))
-    ledger.record(spark, store, entries, now)
     return outcome
 
 
