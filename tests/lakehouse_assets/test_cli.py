@@ -120,7 +120,11 @@ def test_dirty_copy_every_reason_code(
         "order_num,order_id,user_id,order_timestamp,total_amount,date\n90,10000,1990,2025-04-01T11:26:00,1.00,2025-04-01\n"
     )
     assert cli.main(["land", str(late), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 0
+    # That batch is one stale row: 100 % rejected, over the blocking rejection limit (50 %), so the
+    # run fails and the file stays in landing; the row is in rejected/ all the same.
+    assert cli.main(["run", "--root", str(root)]) == 1
+    assert "FAILED processed/orders:rejection_limit" in capsys.readouterr().out
+    assert [p.name for p in (root / "landing" / "orders").iterdir()] == ["late.csv"]
     assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
     assert rejected_reasons(spark, root, "products") == {
         "missing_primary_key": 1,
