@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,15 @@ def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance,
         "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
     }
     log = tmp_path / "dagster_dev.log"
-    command = [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(free_port())]
+    port = free_port()
+    command = [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(port)]
     process = start_group(command, environment, REPO, log)
     previous = os.environ.get("DAGSTER_HOME")
     try:
         os.environ["DAGSTER_HOME"] = str(home)
-        wait_for(lambda: (home / "dagster.yaml").exists(), 60, "DAGSTER_HOME/dagster.yaml")
+        # Opening the instance while `dagster dev` still creates its SQLite tables races with it
+        # ("table ... already exists"): wait until its webserver answers, which is after that.
+        wait_for(lambda: webserver_answers(port), 180, "the Dagster webserver")
         with DagsterInstance.get() as instance:
             yield instance, log
     finally:
@@ -51,6 +55,14 @@ def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance,
         else:
             os.environ["DAGSTER_HOME"] = previous
         stop_group(process)
+
+
+def webserver_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def wait_for(condition: Any, seconds: float, what: str) -> None:

@@ -518,7 +518,7 @@ def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
 
     # The same check results, every declared one, passed or not, with the same figures.
     local_checks, remote_checks = check_evaluations(local), check_evaluations(remote)
-    assert len(local_checks) == 11 and set(remote_checks) == set(local_checks)
+    assert len(local_checks) == 17 and set(remote_checks) == set(local_checks)
     for key, (passed, severity, metadata) in local_checks.items():
         remote_passed, remote_severity, remote_metadata = remote_checks[key]
         assert (remote_passed, remote_severity) == (passed, severity), key

@@ -334,7 +334,7 @@ def test_the_whole_asset_graph_fits_in_the_screenshot(ui: UI) -> None:
     # Every group and asset is wholly inside the viewport, none under the toolbar.
     viewport = page.locator("[data-svg-viewport]").bounding_box()
     assert viewport
-    groups = ("landing", "raw", "processed", "rejected", "analytics", "catalog", "archive")
+    groups = ("landing", "raw", "processed", "rejected", "analytics", "catalog", "archive", "maintenance")
     assets = ("files", *PROCESSED_TABLES, "landed_files", "daily_sales", "top_products", "glue_tables")
     for name in (*groups, *assets):
         nodes = graph_node(ui, name).all()
@@ -344,7 +344,7 @@ def test_the_whole_asset_graph_fits_in_the_screenshot(ui: UI) -> None:
             assert box["y"] >= toolbar["y"] + toolbar["height"], (name, box)
             assert box["x"] >= viewport["x"] and box["x"] + box["width"] <= controls["x"], (name, box)
             assert box["y"] + box["height"] <= viewport["y"] + viewport["height"], (name, box)
-    expect(graph_node(ui, "order_items")).to_have_count(3)  # raw, processed, rejected
+    expect(graph_node(ui, "order_items")).to_have_count(4)  # raw, processed, rejected, maintenance
     ui.screenshot("asset_graph.png")
 
 
