@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= ./lakehouse_data
 
-.PHONY: install install-infra-tools run test test-fast lint dev bench clean
+.PHONY: install install-infra-tools run test test-fast lint dev bench bench-full clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
@@ -86,8 +86,18 @@ lint: install
 dev: install
 	$(BIN)/lakehouse dev --root $(ROOT)
 
+# `make bench`: the quick mode (about 10 minutes on 2 cores): the lab run, throughput at ~1 M order
+# items against DuckDB, one day merged into tables 1x and 10x its size. `make bench-full`: ~5 M order
+# items and medians of 3 (about an hour). Figures and how to read them: BENCHMARKS.md.
 bench: install
-	$(BIN)/python benchmarks/bench_run.py
+	$(BIN)/python benchmarks/bench_run.py --repeat 1
+	$(BIN)/python benchmarks/bench_throughput.py --quick
+	$(BIN)/python benchmarks/bench_incremental.py --repeat 1
+
+bench-full: install
+	$(BIN)/python benchmarks/bench_run.py --repeat 3
+	$(BIN)/python benchmarks/bench_throughput.py --repeat 3
+	$(BIN)/python benchmarks/bench_incremental.py --repeat 3
 
 clean:
 	rm -rf $(ROOT) .dagster
