@@ -140,17 +140,9 @@ def raw_sources_by_digest(spark: SparkSession, store: Store, dataset: str, diges
     """For each content digest already loaded into raw (with rows, not as a replay), the first file that held it."""
     if not digests:
         return {}
-    found = (
-        read_ledger(spark, store, dataset)
-        .where((F.col("stage") == STAGE_RAW) & F.col("source_file_digest").isin(digests) & F.col("detail").isNull())
-        .select("source_file_digest", "source_file", "recorded_at")
-        .collect()
-    )
-    first: dict[str, tuple[datetime, str]] = {}
-    for row in found:
-        candidate = (row.recorded_at, row.source_file)
-        first[row.source_file_digest] = min(first.get(row.source_file_digest, candidate), candidate)
-    return {digest: source for digest, (_, source) in first.items()}
+    loaded = (F.col("stage") == STAGE_RAW) & F.col("source_file_digest").isin(digests) & F.col("detail").isNull()
+    entries = read_ledger(spark, store, dataset).where(loaded)
+    return _earliest(entries, F.col("source_file_digest"), F.col("source_file"))
 
 
 def archive_targets(spark: SparkSession, store: Store, dataset: str, version_ids: list[str]) -> dict[str, str]:
@@ -158,17 +150,17 @@ def archive_targets(spark: SparkSession, store: Store, dataset: str, version_ids
     if not version_ids:
         return {}
     version = version_column()
-    found = (
-        read_ledger(spark, store, dataset)
-        .where((F.col("stage") == STAGE_ARCHIVED) & version.isin(version_ids))
-        .select(version.alias("version_id"), "detail", "recorded_at")
-        .collect()
-    )
+    archived = (F.col("stage") == STAGE_ARCHIVED) & version.isin(version_ids)
+    return _earliest(read_ledger(spark, store, dataset).where(archived), version, F.col("detail"))
+
+
+def _earliest(entries: DataFrame, key: Column, value: Column) -> dict[str, str]:
+    """`value` of the earliest recorded entry per `key` (entries of one stage: a handful per file)."""
     first: dict[str, tuple[datetime, str]] = {}
-    for row in found:
-        candidate = (row.recorded_at, row.detail)
-        first[row.version_id] = min(first.get(row.version_id, candidate), candidate)
-    return {version_id: target for version_id, (_, target) in first.items()}
+    for row in entries.select(key.alias("k"), value.alias("v"), "recorded_at").collect():
+        candidate = (row.recorded_at, row.v)
+        first[row.k] = min(first.get(row.k, candidate), candidate)
+    return {k: v for k, (_, v) in first.items()}
 
 
 def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: str, version_ids: list[str]) -> set[str]:
