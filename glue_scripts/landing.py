@@ -13,14 +13,22 @@ its own header. A workbook stays one landed file (one `source_file`, one ledger 
 move); its rows are numbered through the workbook (`source_line`: sheet after sheet, each sheet's
 header counting as one line, so a row's identity stays file + line) and carry their sheet name and
 row number in that sheet in `extra_fields` (`#sheet`, `#row`).
+
+Landing keys come from whoever uploads, and Hadoop's paths cannot take all of them: a `:` in a
+name fails the read ("Relative path in absolute URI"), `[`, `{`, `*`, `?` and `\\` are glob
+patterns that match other files or none. A file whose key has anything but letters, digits and
+` ._-/=+,@~()` is therefore read by Spark from a copy named by its digest under `_staging/`
+(`staged_for_spark`), removed after the raw write; its rows keep the real key as lineage.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
@@ -50,7 +58,7 @@ from glue_scripts.contracts import (
     SOURCE_LINE,
     DatasetContract,
 )
-from glue_scripts.storage import LANDING, Store, StoredObject
+from glue_scripts.storage import LANDING, STAGING, Store, StoredObject
 
 HEADER_PROBE_BYTES = 64 * 1024
 CORRUPT_RECORD = "_corrupt_record"
@@ -63,6 +71,8 @@ DATA_SUFFIXES = (".csv", ".csv.gz", WORKBOOK_SUFFIX)
 # (FTP/SFTP servers and S3 file-system mounts create the file first): the landing sensor waits for
 # it. Older, it is an empty delivery, requested like any file and quarantined by the run.
 PLACEHOLDER_GRACE = timedelta(minutes=5)
+# Keys Spark (Hadoop's Path and its glob) reads as they are; any other is read from a staged copy.
+SPARK_SAFE_KEY = re.compile(r"[\w .\-/=+,@~()]+")
 
 
 @dataclass(frozen=True)
@@ -184,15 +194,49 @@ def inspect_files(
     return checked
 
 
+def needs_staging(landed: LandedFile) -> bool:
+    """Whether Spark must read this file from a copy: a CSV whose key Hadoop's paths would misread."""
+    return not is_workbook(landed.object) and SPARK_SAFE_KEY.fullmatch(landed.object.key) is None
+
+
+def staging_key(contract: DatasetContract, obj: StoredObject) -> str:
+    suffix = ".csv.gz" if obj.name.lower().endswith(".gz") else ".csv"
+    return f"{STAGING}/{contract.name}/{re.sub(r'[^0-9A-Za-z-]', '_', obj.digest)}{suffix}"
+
+
+@contextmanager
+def staged_for_spark(store: Store, contract: DatasetContract, files: Sequence[LandedFile]) -> Iterator[dict[str, str]]:
+    """Copies of the files whose keys Spark cannot read as they are: {landing key: staged key}.
+
+    The copies exist while the block runs (the reads are lazy: write inside it) and are removed
+    after it, also when it fails; a copy left by a killed process is overwritten by the next one.
+    """
+    staged = {f.object.key: staging_key(contract, f.object) for f in files if needs_staging(f)}
+    try:
+        for key, copy in staged.items():
+            store.copy(key, copy)
+        yield staged
+    finally:
+        for copy in staged.values():
+            store.delete(copy)
+
+
 def read_landed_file(
-    spark: SparkSession, store: Store, contract: DatasetContract, landed: LandedFile, run_id: str, now: datetime
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    landed: LandedFile,
+    run_id: str,
+    now: datetime,
+    staged: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """One file's rows as text, in the raw table's schema.
 
     The file is read with positional column names (its header line is skipped here, having been
     checked by `preflight`), and the columns are then picked by the names in its own header.
     `multiLine` keeps a file in one partition (and allows quoted newlines), which makes the row
-    index within the partition the record's position in the file.
+    index within the partition the record's position in the file. `staged` names the copy to read
+    for a key Spark cannot read as it is (`staged_for_spark`).
     """
     if is_workbook(landed.object):
         return read_workbook(spark, store, contract, landed, run_id, now)
@@ -210,7 +254,7 @@ def read_landed_file(
             encoding="UTF-8",
             escape='"',
         )
-        .csv(store.spark_path(landed.object.key))
+        .csv(store.spark_path((staged or {}).get(landed.object.key, landed.object.key)))
     )
     by_name = dict(zip(landed.header, positional, strict=True))
     extras = [name for name in landed.header if name not in contract.column_names]
@@ -244,8 +288,9 @@ def read_landed_files(
     files: list[LandedFile],
     run_id: str,
     now: datetime,
+    staged: Mapping[str, str] | None = None,
 ) -> DataFrame:
-    frames = [read_landed_file(spark, store, contract, landed, run_id, now) for landed in files]
+    frames = [read_landed_file(spark, store, contract, landed, run_id, now, staged) for landed in files]
     if not frames:
         return spark.createDataFrame([], raw_schema(contract))
     return reduce(DataFrame.unionAll, frames)

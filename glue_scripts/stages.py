@@ -45,6 +45,7 @@ from glue_scripts.landing import (
     landing_files,
     raw_schema,
     read_landed_files,
+    staged_for_spark,
 )
 from glue_scripts.storage import ARCHIVED, PROCESSED, QUARANTINE, RAW, REJECTED, Store, StoredObject, table_key
 from glue_scripts.validation import (
@@ -160,7 +161,9 @@ def ingest_landing(
         new = [f for f in landed if f.object.version_id not in present]
         if new:
             failpoint("raw_write")
-            read_landed_files(spark, store, contract, new, run_id, now).write.format("delta").mode("append").save(path)
+            with staged_for_spark(store, contract, new) as staged:
+                rows = read_landed_files(spark, store, contract, new, run_id, now, staged)
+                rows.write.format("delta").mode("append").save(path)
             failpoint("raw_appended")
         counts = ledger.rows_by_version(read_table(spark, path), versions)
         for landed_file in landed:

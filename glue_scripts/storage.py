@@ -33,6 +33,8 @@ REJECTED = "rejected"
 ARCHIVED = "archived"
 QUARANTINE = "quarantine"
 AUDIT = "audit"
+# Short-lived copies of landing files Spark cannot read under their own key (see `landing`).
+STAGING = "_staging"
 
 # User metadata on an S3 copy: the digest (ETag) of the object it was copied from.
 SOURCE_DIGEST_METADATA = "lakehouse-source-digest"
@@ -80,6 +82,14 @@ class Store(Protocol):
 
     def move(self, source_key: str, target_key: str) -> None:
         """Copy, then delete; a target already holding the source's content is not copied again."""
+        ...
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        """A plain copy (server side on S3), replacing whatever `target_key` held."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; no error when it is already gone."""
         ...
 
     def exists(self, key: str) -> bool: ...
@@ -169,6 +179,16 @@ class LocalStore:
             shutil.copy2(source, temporary)
             os.replace(temporary, target)
         source.unlink()
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        target = self._file(target_key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(self._file(source_key), temporary)
+        os.replace(temporary, target)
+
+    def delete(self, key: str) -> None:
+        self._file(key).unlink(missing_ok=True)
 
     def exists(self, key: str) -> bool:
         return self._file(key).exists()
@@ -286,6 +306,17 @@ class S3Store:
                 Config=self.copy_config,
             )
         self.client.delete_object(Bucket=self.bucket, Key=self._object_key(source_key))
+
+    def copy(self, source_key: str, target_key: str) -> None:
+        self.client.copy(
+            CopySource={"Bucket": self.bucket, "Key": self._object_key(source_key)},
+            Bucket=self.bucket,
+            Key=self._object_key(target_key),
+            Config=self.copy_config,
+        )
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._object_key(key))
 
     def exists(self, key: str) -> bool:
         return self._head(key) is not None

@@ -12,12 +12,17 @@ Runs say which files they handled in tags, one format whoever launched them: `la
 step) and `lakehouse/archived_files` (the files a run archived), each with its count. A tag value
 is the partition keys joined by commas; past 1,000 characters it is cut after the last whole key
 and says how many files there were, so a batch of 100 files never makes an oversized tag.
+
+A partition key is the version id without `landing/`, except that Dagster refuses keys holding
+`...` or control characters, which S3 keys may hold: those (and `%`, so the escape can be undone)
+are percent-escaped. Every ordinary key is its own partition key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from dagster import (
     AssetKey,
@@ -53,13 +58,15 @@ landed_files_spec = AssetSpec(
 
 
 def partition_key(version_id: str) -> str:
-    """`landing/orders/2025-04-01.csv#<digest>` -> `orders/2025-04-01.csv#<digest>`."""
-    return version_id.removeprefix(f"{LANDING}/")
+    """`landing/orders/2025-04-01.csv#<digest>` -> `orders/2025-04-01.csv#<digest>` (escaped where Dagster needs)."""
+    key = version_id.removeprefix(f"{LANDING}/").replace("%", "%25")
+    key = "".join(f"%{ord(c):02X}" if ord(c) < 32 or ord(c) == 127 else c for c in key)
+    return key.replace("...", "%2E%2E%2E")
 
 
 def version_id(file_partition_key: str) -> str:
     """The inverse of `partition_key`: the ledger's file version id."""
-    return f"{LANDING}/{file_partition_key}"
+    return f"{LANDING}/{unquote(file_partition_key)}"
 
 
 def register(instance: DagsterInstance, version_ids: Iterable[str]) -> None:

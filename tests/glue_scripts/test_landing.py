@@ -15,8 +15,10 @@ from glue_scripts.landing import (
     is_complete_data_file,
     is_upload_placeholder,
     landing_files,
+    needs_staging,
     preflight_workbook,
     read_landed_files,
+    staging_key,
 )
 from glue_scripts.storage import LocalStore, StoredObject
 from tests.conftest import write_landing
@@ -179,3 +181,16 @@ def test_rows_are_read_as_text_by_header_name_with_lineage(spark: SparkSession, 
             "ingested_at": NOW.replace(tzinfo=None),
         },
     ]
+
+
+def test_only_keys_hadoop_paths_misread_are_staged_and_the_copy_is_named_by_digest() -> None:
+    def landed(key: str, digest: str = "0a1b") -> LandedFile:
+        return LandedFile(StoredObject(key, 10, digest, datetime(2025, 4, 1, tzinfo=UTC)), ("product_id",))
+
+    plain = ["2025-04-01.csv", "with space.csv", "été (2)+x=y,z@w~v.csv", "a.csv.gz", "odd:name.xlsx"]
+    odd = ["10:00.csv", "g[1].csv", "s*.csv", "q?.csv", "b{a}.csv", "p%20.csv", "b\\s.csv", "h#1.csv", "x;y.csv"]
+    assert [needs_staging(landed(f"landing/products/{name}")) for name in plain] == [False] * len(plain)
+    assert [needs_staging(landed(f"landing/products/{name}")) for name in odd] == [True] * len(odd)
+    assert staging_key(PRODUCTS, landed("landing/products/10:00.csv").object) == "_staging/products/0a1b.csv"
+    gzipped = landed("landing/products/a:b.csv.gz", "9f-2").object
+    assert staging_key(PRODUCTS, gzipped) == "_staging/products/9f-2.csv.gz"

@@ -211,3 +211,43 @@ def test_quarantine_after_a_crash_between_copy_and_delete(any_store: Store) -> N
         b"landing/orders/worse.csv: not UTF-8\n"
     )
     assert any_store.read_bytes("quarantine/orders/worse.csv") == b"an earlier worse.csv\n"
+
+
+# Names an uploader may choose that Hadoop's paths cannot take as they are (`:`, glob patterns,
+# `%`, `\`) next to ones they can (space, accents, `+`).
+ODD_NAMES = [
+    "colon 10:00.csv",
+    "glob[1].csv",
+    "star*.csv",
+    "question?.csv",
+    "brace{a,b}.csv",
+    "percent%20.csv",
+    "back\\slash.csv",
+    "hash#1.csv",
+    "quote's;semi.csv",
+    "with space é+1.csv",
+]
+
+
+@pytest.mark.slow
+def test_odd_landing_keys_are_read_and_archived_under_their_own_names(
+    spark_and_store: tuple[SparkSession, Store],
+) -> None:
+    spark, store = spark_and_store
+    for number, name in enumerate(ODD_NAMES, start=1):
+        store.write_bytes(f"landing/products/{name}", f"{PRODUCTS_HEADER}{number},1,Books,N{number}\n".encode())
+
+    ingested = ingest_landing(spark, store, PRODUCTS, "r1", NOW)
+    processed = process_batch(spark, store, PRODUCTS, "r1", NOW)
+    archive_landed(spark, store, PRODUCTS, "r1", NOW)
+
+    assert ingested.quarantined == {}
+    assert ingested.rows_by_file == {f"landing/products/{name}": 1 for name in ODD_NAMES}
+    assert (processed.rows_read, processed.rows_accepted) == (10, 10)
+    raw = read_table(spark, table_path(store, "raw", PRODUCTS)).select("source_file", "product_id")
+    assert sorted(tuple(row) for row in raw.collect()) == sorted(
+        (f"landing/products/{name}", str(number)) for number, name in enumerate(ODD_NAMES, start=1)
+    )
+    assert keys(store, "landing") == []
+    assert keys(store, "_staging") == []  # the copies Spark read are gone
+    assert sorted(keys(store, "archived")) == sorted(f"archived/products/{DAY}/{name}" for name in ODD_NAMES)

@@ -261,3 +261,45 @@ def test_a_fresh_zero_byte_file_waits_as_an_upload_placeholder(driver: SensorDri
     # Still empty after the grace period: an empty delivery, requested (the run quarantines it).
     land(driver.store, "orders/2025-04-02.csv", "", mtime=time.time() - 600)
     assert driver.requested_files(driver.tick()) == [["orders/2025-04-02.csv"]]
+
+
+ODD_NAMES = ["a...b.csv", "100%.csv", "colon 10:00.csv", "glob[1]*.csv", "été, copie.csv"]
+
+
+def test_on_s3_odd_keys_become_partitions_and_map_back_to_their_files(instance: DagsterInstance, s3_root: str) -> None:
+    """S3 keys may hold what Dagster refuses in a partition key (`...`, control characters): escaped, not lost.
+
+    (Control characters: moto's server refuses them in a key, so only the unit test below has them.)
+    """
+    store = open_store(s3_root)
+    for name in ODD_NAMES:
+        land(store, f"products/{name}", products(1))
+    driver = SensorDriver(instance, store)
+    (request,) = driver.tick().run_requests
+    requested = request.run_config["ops"]["ingest_landed_files"]["config"]["files"]
+    digest = store.list("landing/products")[0].digest  # the same bytes in every file
+    assert sorted(requested) == sorted(
+        [
+            f"products/100%25.csv#{digest}",
+            f"products/a%2E%2E%2Eb.csv#{digest}",
+            f"products/colon 10:00.csv#{digest}",
+            f"products/glob[1]*.csv#{digest}",
+            f"products/été, copie.csv#{digest}",
+        ]
+    )
+    assert sorted(landed_files.version_id(key) for key in requested) == sorted(
+        o.version_id for o in store.list("landing/products")
+    )
+    assert sorted(instance.get_dynamic_partitions(landed_files.landed_files_partitions.name)) == sorted(requested)
+    assert driver.tick().skip_reason is not None  # remembered: not requested again
+
+
+def test_partition_keys_escape_what_dagster_refuses_and_map_back(instance: DagsterInstance) -> None:
+    versions = ["landing/orders/a...b.csv#d1", "landing/orders/tab\there\n.csv#d2", "landing/orders/5%25.csv#d3"]
+    keys = [landed_files.partition_key(v) for v in versions]
+    assert keys == ["orders/a%2E%2E%2Eb.csv#d1", "orders/tab%09here%0A.csv#d2", "orders/5%2525.csv#d3"]
+    assert [landed_files.version_id(k) for k in keys] == versions
+    landed_files.register(instance, versions)
+    assert instance.get_dynamic_partitions(landed_files.landed_files_partitions.name) == keys
+    # An ordinary key is its own partition key.
+    assert landed_files.partition_key("landing/orders/2025-04-01.csv#d4") == "orders/2025-04-01.csv#d4"
