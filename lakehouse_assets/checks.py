@@ -13,25 +13,31 @@ Warning only:
 - `schema_drift`: files of the last batch had columns the contract does not know (kept in raw's
   `extra_fields`); the check names them.
 
+The checks of one table are one `multi_asset_check`: one step measures them all in one pass
+(`quality.check_results`: the table, the ledger and raw read once), instead of a step per check,
+each reading them again; in the UI they remain separate checks with their own history. A check
+cannot be executed alone: running any of them runs the table's whole set.
+
 The measuring and the pass/fail rule are `glue_scripts.quality`'s (a result as a plain dict), so a
 Glue or EMR Serverless process job, which measures them where the data is and reports them through
-Pipes, decides exactly as these do. Under such an execution a check returns what the job reported
-(`execution.reported_check`); in-process it measures here.
+Pipes, decides exactly as these do. Under such an execution the step returns what the job reported
+(`execution.reported_checks`); in-process it measures here.
 """
+
+from collections.abc import Iterator
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSpec,
     AutomationCondition,
-    asset_check,
+    multi_asset_check,
 )
 from dagster_pyspark import LazyPySparkResource
 
-from glue_scripts import ledger, quality, stages
-from glue_scripts.contracts import CONTRACTS, DatasetContract, ForeignKey
-from glue_scripts.delta_tables import read_table
-from glue_scripts.storage import PROCESSED, RAW, table_key
+from glue_scripts import quality
+from glue_scripts.contracts import CONTRACTS, DatasetContract
 from lakehouse_assets.assets import processed_key
 from lakehouse_assets.resources import LakehouseResource
 from lakehouse_assets.runners import SparkExecution, check_result
@@ -42,162 +48,87 @@ from lakehouse_assets.runners import SparkExecution, check_result
 AFTER_ITS_ASSET = AutomationCondition.eager()
 
 
-def build_primary_key_check(contract: DatasetContract) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.PRIMARY_KEY_CHECK,
-        blocking=True,
-        description=f"`{contract.primary_key}` is never null and unique across processed/{contract.name}.",
-    )
-    def primary_key(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        store = lakehouse.store()
-        table = read_table(pyspark.spark_session, stages.table_path(store, PROCESSED, contract))
-        return check_result(quality.primary_key_result(contract, quality.primary_key_report(table, contract)))
-
-    return primary_key
-
-
-def build_foreign_key_check(contract: DatasetContract, fk: ForeignKey) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.foreign_key_check_name(fk),
-        blocking=True,
-        additional_deps=[processed_key(fk.parent)],
-        description=f"Every `{contract.name}.{fk.column}` exists as `{fk.parent}.{fk.parent_column}`.",
-    )
-    def foreign_key(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        spark, store = pyspark.spark_session, lakehouse.store()
-        child = read_table(spark, stages.table_path(store, PROCESSED, contract))
-        parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
-        return check_result(quality.foreign_key_result(contract, fk, quality.orphan_report(child, parent, fk)))
-
-    return foreign_key
-
-
-def _last_batch(lakehouse: LakehouseResource, pyspark: LazyPySparkResource, contract: DatasetContract):
-    spark, store = pyspark.spark_session, lakehouse.store()
-    entries = ledger.latest_processed_entries(spark, store, contract.name)
-    raw = read_table(spark, stages.table_path(store, RAW, contract))
-    return quality.reconciliation_report(entries, raw)
-
-
-def build_reconciliation_check(contract: DatasetContract) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.RECONCILIATION_CHECK,
-        blocking=True,
-        description="Last batch, per file: rows read = accepted + rejected = the file's rows in raw.",
-    )
-    def rows_reconciled(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        return check_result(quality.reconciliation_result(contract, _last_batch(lakehouse, pyspark, contract)))
-
-    return rows_reconciled
-
-
-def build_rejection_rate_check(contract: DatasetContract) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.REJECTION_RATE_CHECK,
-        description="Warns when the last batch rejected more than `rejection_warn_share` of its rows.",
-    )
-    def rejection_rate(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        report = _last_batch(lakehouse, pyspark, contract)
-        return check_result(quality.rejection_rate_result(contract, report, lakehouse.rejection_warn_share))
-
-    return rejection_rate
-
-
-def build_rejection_limit_check(contract: DatasetContract) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.REJECTION_LIMIT_CHECK,
-        blocking=True,
-        description=(
-            "Blocks the archive when the last batch rejected more than `rejection_max_share` of its rows "
-            "(its files stay in landing)."
-        ),
-    )
-    def rejection_limit(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        report = _last_batch(lakehouse, pyspark, contract)
-        return check_result(quality.rejection_limit_result(contract, report, lakehouse.rejection_max_share))
-
-    return rejection_limit
-
-
-def build_schema_drift_check(contract: DatasetContract) -> AssetChecksDefinition:
-    @asset_check(
-        automation_condition=AFTER_ITS_ASSET,
-        asset=processed_key(contract.name),
-        name=quality.SCHEMA_DRIFT_CHECK,
-        description="Warns when files of the last batch had columns outside the contract, and names them.",
-    )
-    def schema_drift(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> AssetCheckResult:
-        if (reported := execution.reported_check(context)) is not None:
-            return reported
-        spark, store = pyspark.spark_session, lakehouse.store()
-        entries = ledger.latest_processed_entries(spark, store, contract.name)
-        raw = read_table(spark, stages.table_path(store, RAW, contract))
-        return check_result(quality.schema_drift_result(contract, quality.schema_drift_report(entries, raw)))
-
-    return schema_drift
-
-
-def build_checks(contract: DatasetContract) -> list[AssetChecksDefinition]:
+def check_specs(contract: DatasetContract) -> list[AssetCheckSpec]:
     """Every check of processed/<dataset>, in the order `quality.check_results` reports them."""
-    checks = [build_primary_key_check(contract)]
-    checks += [build_foreign_key_check(contract, fk) for fk in contract.foreign_keys]
-    checks += [
-        build_reconciliation_check(contract),
-        build_rejection_rate_check(contract),
-        build_rejection_limit_check(contract),
-        build_schema_drift_check(contract),
+    table = processed_key(contract.name)
+
+    def spec(name: str, description: str, blocking: bool, **kwargs) -> AssetCheckSpec:
+        return AssetCheckSpec(
+            name,
+            asset=table,
+            description=description,
+            blocking=blocking,
+            automation_condition=AFTER_ITS_ASSET,
+            **kwargs,
+        )
+
+    specs = [
+        spec(
+            quality.PRIMARY_KEY_CHECK,
+            f"`{contract.primary_key}` is never null and unique across processed/{contract.name}.",
+            blocking=True,
+        )
     ]
-    return checks
+    specs += [
+        spec(
+            quality.foreign_key_check_name(fk),
+            f"Every `{contract.name}.{fk.column}` exists as `{fk.parent}.{fk.parent_column}`.",
+            blocking=True,
+            additional_deps=[processed_key(fk.parent)],
+        )
+        for fk in contract.foreign_keys
+    ]
+    specs += [
+        spec(
+            quality.RECONCILIATION_CHECK,
+            "Last batch, per file: rows read = accepted + rejected = the file's rows in raw.",
+            blocking=True,
+        ),
+        spec(
+            quality.REJECTION_RATE_CHECK,
+            "Warns when the last batch rejected more than `rejection_warn_share` of its rows.",
+            blocking=False,
+        ),
+        spec(
+            quality.REJECTION_LIMIT_CHECK,
+            "Blocks the archive when the last batch rejected more than `rejection_max_share` of its rows "
+            "(its files stay in landing).",
+            blocking=True,
+        ),
+        spec(
+            quality.SCHEMA_DRIFT_CHECK,
+            "Warns when files of the last batch had columns outside the contract, and names them.",
+            blocking=False,
+        ),
+    ]
+    return specs
 
 
-all_checks = [check for contract in CONTRACTS.values() for check in build_checks(contract)]
+def build_checks(contract: DatasetContract) -> AssetChecksDefinition:
+    @multi_asset_check(
+        name=f"check_processed_{contract.name}",
+        specs=check_specs(contract),
+        description=f"Keys, referential integrity and the last batch's balance of processed/{contract.name}.",
+    )
+    def processed_checks(
+        context: AssetCheckExecutionContext,
+        lakehouse: LakehouseResource,
+        pyspark: LazyPySparkResource,
+        execution: SparkExecution,
+    ) -> Iterator[AssetCheckResult]:
+        if (reported := execution.reported_checks(context)) is not None:
+            yield from reported
+            return
+        for result in quality.check_results(
+            pyspark.spark_session,
+            lakehouse.store(),
+            contract,
+            rejection_warn_share=lakehouse.rejection_warn_share,
+            rejection_max_share=lakehouse.rejection_max_share,
+        ):
+            yield check_result(result)
+
+    return processed_checks
+
+
+all_checks = [build_checks(contract) for contract in CONTRACTS.values()]

@@ -19,11 +19,11 @@ and its stage outcome (a custom message; the asset turns it into the per-file ev
 and S3 needs no log configuration (the stack's EMR application logs to S3, not CloudWatch).
 
 The checks: a remote process job measures every check of its table where the data is, right after
-the merge. Dagster runs each check in its own step (the definitions are shared with the local path),
-so the process step keeps the reported results and each check step returns its own
-(`reported_check`). Both steps run in the same run and process (the automation plans a table's
-checks with it; the executor is in-process), which is what the hand-over relies on: a check
-executed alone, without its table, fails with the reason under a remote execution.
+the merge. Dagster runs a table's checks in their own step (the definitions are shared with the local
+path), so the process step keeps the reported results and the check step returns them
+(`reported_checks`). Both steps run in the same run and process (the automation plans a table's
+checks with it; the executor is in-process), which is what the hand-over relies on: checks
+executed alone, without their table, fail with the reason under a remote execution.
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ class SparkExecution(ConfigurableResource):
         report = jobs.archive_step(pyspark.spark_session, lakehouse.store(), contracts, context.run_id, jobs.utc_now())
         return _local_output(report)
 
-    def reported_check(self, context: AssetCheckExecutionContext) -> AssetCheckResult | None:
-        """The result a remote job reported for this check in this run; None in-process (measure it here)."""
+    def reported_checks(self, context: AssetCheckExecutionContext) -> list[AssetCheckResult] | None:
+        """The results a remote job reported for these checks in this run; None in-process (measure them here)."""
         return None
 
 
@@ -253,16 +253,19 @@ class RemoteExecution(SparkExecution):
         arguments = self.job_arguments(lakehouse, context, datasets=",".join(c.name for c in contracts))
         return self._output(context, self.launch(context, lakehouse, "archive", arguments))
 
-    def reported_check(self, context: AssetCheckExecutionContext) -> AssetCheckResult | None:
-        (key,) = context.selected_asset_check_keys
-        with _reported_lock:
-            result = _reported_checks.pop((context.run.run_id, key), None)
-        if result is None:
-            raise RuntimeError(
-                f"no result for {key.to_user_string()} from this run's process job: under "
-                f"LAKEHOUSE_EXECUTION={self.execution_name()} the job measures the checks, so run them with their table"
-            )
-        return result
+    def reported_checks(self, context: AssetCheckExecutionContext) -> list[AssetCheckResult] | None:
+        results = []
+        for key in sorted(context.selected_asset_check_keys, key=lambda k: k.to_user_string()):
+            with _reported_lock:
+                result = _reported_checks.pop((context.run.run_id, key), None)
+            if result is None:
+                raise RuntimeError(
+                    f"no result for {key.to_user_string()} from this run's process job: under "
+                    f"LAKEHOUSE_EXECUTION={self.execution_name()} the job measures the checks, "
+                    "so run them with their table"
+                )
+            results.append(result)
+        return results
 
     def _output(self, context: AssetExecutionContext, invocation: PipesClientCompletedInvocation) -> StepOutput:
         outcomes = [
