@@ -391,7 +391,10 @@ def process_batch(
             else:
                 # Only new keys (duplicates within the batch are already rejected): the merge would
                 # insert every row, so append them without joining the stored table. A rerun after a
-                # crash finds the keys stored and merges, which rewrites the same values.
+                # crash finds the keys stored and merges, which rewrites the same values. One file per
+                # partition (as the merge writes them), not one per shuffle partition and date.
+                if contract.partition_column:
+                    accepted = accepted.repartition(contract.partition_column)
                 accepted.write.format("delta").mode("append").save(processed_path)
         failpoint(f"processed_merged_{contract.name}")
         if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:

@@ -197,3 +197,25 @@ def test_a_rerun_after_a_crash_before_the_ledger_does_not_duplicate_raw(spark: S
     outcome = ingest_landing(spark, store, ORDERS, "r2", NOW)
     assert outcome.rows_by_file == {"landing/orders/a.csv": 1}
     assert read_table(spark, table_path(store, "raw", ORDERS)).count() == 1
+
+
+def files_by_partition(spark: SparkSession, path: str) -> dict[str, int]:
+    files = [name.split("/")[-2] for name in read_table(spark, path).inputFiles()]
+    return {partition: files.count(partition) for partition in sorted(set(files))}
+
+
+def test_a_batch_writes_one_file_per_date_partition(spark: SparkSession, store: LocalStore) -> None:
+    rows = "".join(f"1,{10 + i},7,2025-04-0{1 + i % 2}T10:00:00,5.00,2025-04-0{1 + i % 2}\n" for i in range(8))
+    write_landing(store, "orders", "1.csv", ORDERS_HEADER + rows)
+    run_all(spark, store, "r1")  # new keys only: appended
+    path = table_path(store, "processed", ORDERS)
+    assert files_by_partition(spark, path) == {"date=2025-04-01": 1, "date=2025-04-02": 1}
+    # An update of a key of 04-01 and a new key on 04-02: merged; each touched date gets one file.
+    write_landing(
+        store,
+        "orders",
+        "2.csv",
+        ORDERS_HEADER + "1,10,7,2025-04-01T11:00:00,6.00,2025-04-01\n1,30,7,2025-04-02T11:00:00,6.00,2025-04-02\n",
+    )
+    run_all(spark, store, "r2")
+    assert files_by_partition(spark, path) == {"date=2025-04-01": 1, "date=2025-04-02": 2}
