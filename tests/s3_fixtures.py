@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,11 +24,14 @@ from pyspark.sql import SparkSession
 
 from lakehouse_assets.spark_config import apply_s3a_endpoint
 
+# Distinctive values, so a test can look for them where they must never appear (logs, run metadata,
+# tables): `secret_leaks`.
 TEST_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ACCESS_KEY_ID": "lakehouse-test-access-key-id",
+    "AWS_SECRET_ACCESS_KEY": "lakehouse-test-secret-access-key",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+SECRET_VALUES = (TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"], TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 # Variables that would send a client elsewhere or mix other credentials into the test ones.
 CLEARED_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION")
 
@@ -80,3 +84,20 @@ def s3_spark(s3_endpoint: str, spark: SparkSession) -> Iterator[SparkSession]:
     undo = apply_s3a_endpoint(spark)
     yield spark
     undo()
+
+
+def secret_leaks(paths: Sequence[Path], s3_root: str | None = None) -> list[str]:
+    """Where the test credentials appear: files under `paths` (byte for byte) and objects under `s3_root`."""
+    found = []
+    files = [p for path in paths for p in ([path] if path.is_file() else sorted(path.rglob("*"))) if p.is_file()]
+    for file in files:
+        data = file.read_bytes()
+        found += [f"{file}: {secret}" for secret in SECRET_VALUES if secret.encode() in data]
+    if s3_root is not None:
+        bucket, _, prefix = s3_root.removeprefix("s3://").partition("/")
+        client = boto3.client("s3")
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                data = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                found += [f"s3://{bucket}/{item['Key']}: {s}" for s in SECRET_VALUES if s.encode() in data]
+    return found

@@ -19,7 +19,8 @@ from pyspark.sql import SparkSession
 from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import open_store
 from tests.conftest import LAB_DATA, REPO
-from tests.processes import free_port, start_group, stop_group
+from tests.processes import free_port, listening_addresses, start_group, stop_group
+from tests.s3_fixtures import secret_leaks
 
 TIMEOUT_SECONDS = 15 * 60
 EXPECTED_ROWS = {"products": 1_000, "orders": 7_500, "order_items": 40_803}
@@ -47,6 +48,8 @@ def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance,
         # Opening the instance while `dagster dev` still creates its SQLite tables races with it
         # ("table ... already exists"): wait until its webserver answers, which is after that.
         wait_for(lambda: webserver_answers(port), 180, "the Dagster webserver")
+        # `lakehouse dev` without --host serves this machine only.
+        assert listening_addresses(port) == {"127.0.0.1"}
         with DagsterInstance.get() as instance:
             yield instance, log
     finally:
@@ -114,4 +117,7 @@ def test_dropped_files_flow_to_processed_and_archive_with_no_manual_launch(
     assert {run.tags.get("lakehouse/trigger") for run in runs} <= {"landing_files_sensor", "automation"}
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), [(r.run_id, r.status) for r in runs]
     assert len(instance.get_dynamic_partitions("landed_files")) == LAB_FILES
+    # The AWS credentials every process had never reached a log, the instance's storage (run tags,
+    # config, events, captured output) or the lakehouse root.
+    assert secret_leaks([log, Path(os.environ["DAGSTER_HOME"])], s3_root) == []
     print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs")
