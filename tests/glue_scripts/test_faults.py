@@ -4,7 +4,8 @@ The crashing run is a real process (`fault_driver`, its own Spark JVM in its pro
 by `glue_scripts.failpoints` at the named point: no cleanup of any kind runs. The rerun (the shared
 test session, as any later run) must leave every table row for row as one uninterrupted run does,
 each file version with exactly one entry per stage in the ledger, each file archived once and
-nothing left in landing.
+nothing left in landing. Every point is tried on a local root and on an S3 root (moto server: the
+killed process's s3a and boto3 requests stop mid-flight; the server lives in the test process).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pyspark.sql import SparkSession
 from glue_scripts import ledger
 from glue_scripts.delta_tables import read_table
 from glue_scripts.failpoints import FAILPOINT_ENV
-from glue_scripts.storage import LocalStore
-from tests.conftest import REPO, write_landing
+from glue_scripts.storage import LocalStore, S3Store, Store
+from tests.conftest import REPO
 from tests.glue_scripts.fault_driver import run_pipeline
 
 pytestmark = pytest.mark.slow
@@ -42,27 +43,35 @@ ZONES = ("raw", "processed", "rejected")
 VOLATILE = ("ingested_at", "processed_at", "rejected_at", "run_id", "resolved_at", "resolved_run_id")
 
 
-def tables(spark: SparkSession, store: LocalStore) -> dict[str, list[tuple]]:
+def tables(spark: SparkSession, store: Store) -> dict[str, list[tuple]]:
     found = {}
     for zone in ZONES:
         for dataset in ("products", "orders", "order_items"):
-            frame = read_table(spark, str(store.path / zone / dataset))
+            frame = read_table(spark, store.spark_path(f"{zone}/{dataset}"))
             frame = frame.drop(*[c for c in VOLATILE if c in frame.columns])
             found[f"{zone}/{dataset}"] = sorted(map(repr, frame.collect()))
     return found
 
 
-def land_all(store: LocalStore) -> None:
+def land_all(store: Store) -> None:
     for (dataset, name), text in FILES.items():
-        write_landing(store, dataset, name, text)
+        store.write_bytes(f"landing/{dataset}/{name}", text.encode())
 
 
 @pytest.fixture(scope="module")
 def clean_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
     store = LocalStore(tmp_path_factory.mktemp("clean") / "lakehouse")
     land_all(store)
-    run_pipeline(spark, str(store.path), "clean")
+    run_pipeline(spark, store.root, "clean")
     return tables(spark, store)
+
+
+@pytest.fixture(params=["local", "s3"])
+def spark_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[SparkSession, Store]:
+    if request.param == "local":
+        return request.getfixturevalue("spark"), LocalStore(tmp_path / "lakehouse")
+    store = S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
+    return request.getfixturevalue("s3_spark"), store
 
 
 @pytest.mark.parametrize(
@@ -76,12 +85,12 @@ def clean_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     ],
 )
 def test_a_kill_at_any_point_then_a_rerun_ends_as_a_clean_run(
-    spark: SparkSession, tmp_path: Path, point: str, clean_run: dict[str, list[tuple]]
+    spark_and_store: tuple[SparkSession, Store], point: str, clean_run: dict[str, list[tuple]]
 ) -> None:
-    store = LocalStore(tmp_path / "lakehouse")
+    spark, store = spark_and_store
     land_all(store)
     crashed = subprocess.run(
-        [sys.executable, "-m", "tests.glue_scripts.fault_driver", str(store.path), "crashed"],
+        [sys.executable, "-m", "tests.glue_scripts.fault_driver", store.root, "crashed"],
         cwd=REPO,
         env={**os.environ, FAILPOINT_ENV: point},
         capture_output=True,
@@ -91,7 +100,7 @@ def test_a_kill_at_any_point_then_a_rerun_ends_as_a_clean_run(
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
 
-    run_pipeline(spark, str(store.path), "rerun")
+    run_pipeline(spark, store.root, "rerun")
 
     assert tables(spark, store) == clean_run
     entries = ledger.read_ledger(spark, store).collect()
