@@ -74,7 +74,7 @@ run: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
