@@ -61,11 +61,18 @@ class Column:
 
 @dataclass(frozen=True)
 class ForeignKey:
-    """`column` must exist as `parent_column` in the processed `parent` data set."""
+    """`column` must exist as `parent_column` in the processed `parent` data set.
+
+    `broadcast_parent`: the parent is a small dimension (products: ~50,000 rows at full scale), so
+    the joins against it (validation and the referential check) send its keys to every task instead
+    of shuffling the child rows by key, whatever Spark's size estimate says. A parent that grows
+    with the facts (orders) is left to Spark's planner.
+    """
 
     column: str
     parent: str
     parent_column: str
+    broadcast_parent: bool = False
 
     @property
     def reason(self) -> str:
@@ -192,7 +199,7 @@ ORDER_ITEMS = DatasetContract(
     ),
     foreign_keys=(
         ForeignKey("order_id", parent="orders", parent_column="order_id"),
-        ForeignKey("product_id", parent="products", parent_column="product_id"),
+        ForeignKey("product_id", parent="products", parent_column="product_id", broadcast_parent=True),
     ),
     parent_matches=(MatchesParent("user_id", foreign_key="order_id", parent_column="user_id"),),
     date_rules=(DateOf("date", "order_timestamp"),),

@@ -65,6 +65,8 @@ class OrphanReport:
 def orphan_report(child: DataFrame, parent: DataFrame, fk: ForeignKey) -> OrphanReport:
     """Child rows whose foreign key is missing from the parent table (left anti join)."""
     keys = parent.select(F.col(fk.parent_column).alias("__parent_key")).distinct()
+    if fk.broadcast_parent:
+        keys = F.broadcast(keys)
     orphans = child.join(keys, child[fk.column] == keys["__parent_key"], "left_anti")
     orphan_rows = orphans.count()
     sample = []

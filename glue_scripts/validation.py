@@ -156,6 +156,8 @@ def check_references(df: DataFrame, contract: DatasetContract, parents: dict[str
             *[F.col(m.parent_column).alias(f"__parent_{m.column}") for m in matches],
             F.lit(True).alias(found),
         )
+        if fk.broadcast_parent:
+            parent = F.broadcast(parent)
         df = df.join(parent, typed(fk.column) == F.col(f"__key_{fk.column}"), "left")
         known = F.col(found).isNotNull()
         reasons = [F.when(typed(fk.column).isNotNull() & ~known, F.lit(fk.reason))]

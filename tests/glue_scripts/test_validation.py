@@ -208,3 +208,22 @@ def test_text_that_was_not_utf8_or_is_too_long_is_rejected(spark: SparkSession) 
         5: ["field_too_long", "invalid_department_id"],
         6: ["malformed_row", "not_utf8", "field_too_long"],
     }
+
+
+def join_strategies(df: DataFrame) -> list[str]:
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return [name for name in ("BroadcastHashJoin", "SortMergeJoin") for _ in range(plan.count(f" {name} "))]
+
+
+def test_the_small_parent_is_broadcast_whatever_spark_estimates(spark: SparkSession) -> None:
+    orders = spark.createDataFrame([(10, 7)], "order_id int, user_id int")
+    products = spark.createDataFrame([(5,)], "product_id int")
+    items = validate_rows(raw_rows(spark, ORDER_ITEMS, [ITEM]), ORDER_ITEMS)
+    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # Spark alone would broadcast nothing
+    try:
+        checked = check_references(items, ORDER_ITEMS, {"orders": orders, "products": products})
+        # orders (no hint) is sort-merged; products (`broadcast_parent`) is broadcast.
+        assert sorted(join_strategies(checked)) == ["BroadcastHashJoin", "SortMergeJoin"]
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
