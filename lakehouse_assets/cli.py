@@ -3,7 +3,8 @@
 `lakehouse run` materializes the whole asset graph (with its checks) against the persistent
 Dagster instance in `DAGSTER_HOME` (default `.dagster/` in the current folder), so the run, its
 metadata and check results are in `dagster dev` afterwards. It exits 0 when the run succeeded:
-rejected rows are data, not a failure; a failed step or blocking check is.
+rejected rows are data, not a failure; a failed step or blocking check is. With no data file in
+landing it starts no run (no Spark, no Dagster run: the landing sensor's rule), says so and exits 0.
 """
 
 from __future__ import annotations
@@ -145,12 +146,23 @@ def dev(host: str, port: int) -> int:
     return 0  # not reached
 
 
+def waiting_files(lakehouse_root: str) -> int:
+    """Data files waiting in landing, by the rule the ingest step takes them (`landing.landing_files`)."""
+    from glue_scripts.landing import landing_files
+
+    store = open_store(lakehouse_root)
+    return sum(len(landing_files(store, dataset)) for dataset in DATASETS)
+
+
 def run() -> int:
     from dagster import DagsterInstance
 
     from lakehouse_assets.definitions import build_definitions
     from lakehouse_assets.instance import cli_run_tags, ensure_dagster_home, release_dead_cli_runs
 
+    if waiting_files(root()) == 0:
+        print(f"lakehouse run: no data file in {root()}/{LANDING}/<dataset>/: nothing to do, no run started")
+        return 0
     ensure_dagster_home()
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:

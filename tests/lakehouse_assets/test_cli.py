@@ -239,11 +239,15 @@ def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
             "lakehouse/archived_files": archived,
         }
 
-    # Nothing new landed: the run names no files.
-    assert cli.main(["run", "--root", str(root)]) == 0
-    second = run_id(capsys.readouterr().out)
+    # Nothing new landed: no run is started (no Spark, no Dagster run), and the command says so.
     with DagsterInstance.get() as instance:
-        assert file_tags(instance, second) == {}
+        runs_before = len(instance.get_runs())
+    assert cli.main(["run", "--root", str(root)]) == 0
+    assert capsys.readouterr().out == (
+        f"lakehouse run: no data file in {root}/landing/<dataset>/: nothing to do, no run started\n"
+    )
+    with DagsterInstance.get() as instance:
+        assert len(instance.get_runs()) == runs_before
 
 
 @pytest.mark.parametrize(
