@@ -3,7 +3,10 @@
 Usage: `make bench` (or `.venv/bin/python benchmarks/bench_run.py [--repeat N]`). Each repetition
 starts from an empty root in a fresh Python process (so the Spark JVM start is counted), lands the
 lab data and runs the whole asset graph once against a throw-away Dagster instance; the step
-times come from Dagster's own step events. Prints a Markdown table for BENCHMARKS.md.
+times come from Dagster's own step events. Then, in the same process, the job again with nothing
+landed (the steady state between deliveries), and `lakehouse run` as a user types it on a fresh,
+empty root (a process of its own: Python, Spark start, a run that finds nothing). Prints a Markdown
+table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -39,12 +42,17 @@ cli.main(["land", sys.argv[1], "--root", os.environ["LAKEHOUSE_ROOT"]])
 t1 = time.perf_counter()
 with DagsterInstance.get() as instance:
     result = build_definitions().resolve_job_def("lakehouse_job").execute_in_process(instance=instance)
-run_time = time.perf_counter() - t1
+    run_time = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    again = build_definitions().resolve_job_def("lakehouse_job").execute_in_process(instance=instance)
+    empty_run = time.perf_counter() - t2
 steps = {}
 for event in result.all_events:
     if event.event_type == DagsterEventType.STEP_SUCCESS:
         steps[event.step_key] = event.event_specific_data.duration_ms / 1000
-print(json.dumps({"spark_start": spark_start, "run": run_time, "steps": steps, "success": result.success}))
+success = result.success and again.success
+figures = {"spark_start": spark_start, "run": run_time, "empty_run": empty_run, "steps": steps}
+print(json.dumps({**figures, "success": success}))
 """
 
 
@@ -58,6 +66,12 @@ def one_run() -> dict:
         ).stdout
         figures = json.loads(out.strip().splitlines()[-1])
         figures["process"] = time.perf_counter() - started
+        env = {**env, "LAKEHOUSE_ROOT": f"{tmp}/empty_root", "DAGSTER_HOME": f"{tmp}/empty_home"}
+        Path(f"{tmp}/empty_home").mkdir()
+        started = time.perf_counter()
+        lakehouse = str(Path(sys.executable).with_name("lakehouse"))
+        subprocess.run([lakehouse, "run"], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+        figures["empty_root_process"] = time.perf_counter() - started
         return figures
 
 
@@ -81,6 +95,9 @@ def main() -> None:
         print(f"| step `{step}` | {median([r['steps'][step] for r in runs])} |")
     overhead = [r["run"] - sum(r["steps"].values()) for r in runs]
     print(f"| Dagster overhead (run time minus step times) | {median(overhead)} |")
+    print(f"| `lakehouse_job` again, nothing landed (same process) | {median([r['empty_run'] for r in runs])} |")
+    empty_root = median([r["empty_root_process"] for r in runs])
+    print(f"| `lakehouse run` on a fresh empty root, whole process | {empty_root} |")
 
 
 if __name__ == "__main__":
