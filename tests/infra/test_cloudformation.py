@@ -261,6 +261,13 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
     assert jobs["CatalogJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == 1
 
 
+def test_glue_installs_the_jobs_packages_the_runtime_lacks_at_the_pinned_versions(template: dict[str, Any]) -> None:
+    pyproject = (REPO / "pyproject.toml").read_text()
+    pinned = dict(re.findall(r'"(dagster-pipes|openpyxl)==([^"]+)"', pyproject))
+    default = template["Parameters"]["GlueAdditionalPythonModules"]["Default"]
+    assert default == f"dagster-pipes=={pinned['dagster-pipes']},openpyxl=={pinned['openpyxl']}"
+
+
 def test_emr_serverless_release_matches_spark_3_5_4_and_delta_3_3_0(template: dict[str, Any]) -> None:
     app = template["Resources"]["EmrApplication"]["Properties"]
     assert app["ReleaseLabel"] == {"Ref": "EmrReleaseLabel"}
