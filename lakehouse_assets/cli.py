@@ -5,6 +5,8 @@ Dagster instance in `DAGSTER_HOME` (default `.dagster/` in the current folder), 
 metadata and check results are in `dagster dev` afterwards. It exits 0 when the run succeeded:
 rejected rows are data, not a failure; a failed step or blocking check is. With no data file in
 landing it starts no run (no Spark, no Dagster run: the landing sensor's rule), says so and exits 0.
+Two `lakehouse run`s on one instance take turns (`instance.cli_run_lock`): the second waits, then
+finds what the first left.
 """
 
 from __future__ import annotations
@@ -155,15 +157,22 @@ def waiting_files(lakehouse_root: str) -> int:
 
 
 def run() -> int:
+    from lakehouse_assets.instance import cli_run_lock, ensure_dagster_home
+
+    with cli_run_lock(ensure_dagster_home()):
+        if waiting_files(root()) == 0:
+            print(f"lakehouse run: no data file in {root()}/{LANDING}/<dataset>/: nothing to do, no run started")
+            return 0
+        return run_job()
+
+
+def run_job() -> int:
+    """`lakehouse_job` in this process on the instance in `DAGSTER_HOME`; prints the summary."""
     from dagster import DagsterInstance
 
     from lakehouse_assets.definitions import build_definitions
-    from lakehouse_assets.instance import cli_run_tags, ensure_dagster_home, release_dead_cli_runs
+    from lakehouse_assets.instance import cli_run_tags, release_dead_cli_runs
 
-    if waiting_files(root()) == 0:
-        print(f"lakehouse run: no data file in {root()}/{LANDING}/<dataset>/: nothing to do, no run started")
-        return 0
-    ensure_dagster_home()
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
         for run_id in release_dead_cli_runs(instance):

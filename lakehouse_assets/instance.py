@@ -5,12 +5,22 @@ relies on: every concurrency pool has one slot, so two runs never write the same
 same time (each writing step holds the pool named after its table, see `assets.py`), and telemetry
 is off for a project-local instance. An existing `dagster.yaml` is left as it is: it is the
 operator's; `INSTANCE_YAML` shows what to merge into it.
+
+`lakehouse run`s on one instance also take turns as a whole (`cli_run_lock`, an exclusive lock on a
+file in `DAGSTER_HOME`, released by the kernel even when the process is killed): the pools alone do
+not exclude two processes on SQLite storage, whose slot claim is a read then a write that two
+processes can both win at the same moment (seen in the concurrency test: both runs appended the
+same files to raw).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -78,3 +88,21 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+CLI_RUN_LOCK = "lakehouse-run.lock"
+
+
+@contextmanager
+def cli_run_lock(home: Path) -> Iterator[None]:
+    """Hold the instance's `lakehouse run` lock; a second `lakehouse run` waits here, and says so."""
+    with (home / CLI_RUN_LOCK).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"lakehouse run: another `lakehouse run` on {home} is running; waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
