@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
-from lakehouse_assets.instance import cli_run_tags, ensure_dagster_home, release_dead_cli_runs
+from lakehouse_assets.instance import cli_run_lock, cli_run_tags, ensure_dagster_home, release_dead_cli_runs
 
 
 @pytest.fixture
@@ -49,3 +51,19 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
     info = storage.get_concurrency_info("lakehouse_processed_orders")
     assert [slot.run_id for slot in info.claimed_slots] == []
     assert release_dead_cli_runs(instance) == []
+
+
+def test_a_second_lakehouse_run_waits_for_the_first(tmp_path: Path) -> None:
+    """While one `lakehouse run` holds the instance's lock, another waits, says so, then goes on."""
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = [sys.executable, "-m", "lakehouse_assets.cli", "run", "--root", str(tmp_path / "lakehouse")]
+    with cli_run_lock(home):
+        second = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with pytest.raises(subprocess.TimeoutExpired):
+            second.wait(timeout=10)  # blocked on the lock (an empty root would take ~3 s otherwise)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0
+    assert err == f"lakehouse run: another `lakehouse run` on {home} is running; waiting for it\n"
+    assert out.endswith("nothing to do, no run started\n")
