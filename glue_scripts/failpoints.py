@@ -1,34 +1,31 @@
-"""Named points where a fault-injection test can kill the process, as a crash or an OOM kill would.
+"""Named points in the stages where a fault-injection test stops the pipeline, as a crash would.
 
-`LAKEHOUSE_FAILPOINT=<name>` makes the process group receive SIGKILL when the pipeline reaches that
-point; `<name>+<seconds>` arms a timer instead, so the kill lands while the next operation runs
-(e.g. in the middle of a Delta write). SIGKILL leaves no chance to clean up: no `finally`, no
-shutdown hook, the Spark JVM (same process group) dies with the Python driver. Unset, which is
-always the case outside the tests (`tests/glue_scripts/test_faults.py`), a failpoint costs one
-environment lookup.
+The stages call `failpoint(name)` at the moments worth crashing at (a table written but its ledger
+entry not yet, one file archived of several, ...). Nothing happens unless a test installed a hook
+(`install_hook`): the tests' hooks raise there, or SIGKILL the process (`tests/glue_scripts/faults.py`).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-FAILPOINT_ENV = "LAKEHOUSE_FAILPOINT"
+FailpointHook = Callable[[str], None]
+
+_hook: FailpointHook | None = None
 
 
 def failpoint(name: str) -> None:
-    armed = os.environ.get(FAILPOINT_ENV)
-    if not armed:
-        return
-    point, _, delay = armed.partition("+")
-    if point != name:
-        return
-    if delay:
-        threading.Timer(float(delay), _kill).start()
-    else:
-        _kill()
+    if _hook is not None:
+        _hook(name)
 
 
-def _kill() -> None:
-    os.killpg(os.getpgid(0), signal.SIGKILL)
+@contextmanager
+def install_hook(hook: FailpointHook) -> Iterator[None]:
+    """Call `hook(name)` at every failpoint reached while the context is open."""
+    global _hook
+    previous, _hook = _hook, hook
+    try:
+        yield
+    finally:
+        _hook = previous

@@ -1,21 +1,26 @@
-"""The pipeline's stages for every data set, in one process: what a fault-injection test kills.
+"""The pipeline's stages for every data set, in one process: what the fault-injection tests crash.
 
-Run as `python -m tests.glue_scripts.fault_driver ROOT RUN_ID` with `LAKEHOUSE_FAILPOINT` set
-(`glue_scripts.failpoints`); the same order as `lakehouse run`: raw for all, processed parents
-first, then the archive.
+`run_pipeline` takes the order `lakehouse run` takes: raw for all, processed parents first, then the
+archive. Run as `python -m tests.glue_scripts.fault_driver ROOT RUN_ID POINT`, it is a real process
+with its own Spark JVM that SIGKILLs its process group at the failpoint `POINT` (`<name>`, or
+`<name>+<seconds>` for a timer armed there, so the kill lands inside the next operation).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
 from glue_scripts.contracts import CONTRACTS
+from glue_scripts.failpoints import FailpointHook, install_hook
 from glue_scripts.stages import archive_landed, ingest_landing, process_batch
 from glue_scripts.storage import open_store
-from lakehouse_assets.spark_config import local_spark_conf
+from tests.spark_settings import spark_session_for_tests
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
 
@@ -30,15 +35,30 @@ def run_pipeline(spark: SparkSession, root: str, run_id: str) -> None:
         archive_landed(spark, store, contract, run_id, NOW)
 
 
-def main(root: str, run_id: str) -> int:
-    builder = SparkSession.builder
-    for key, value in local_spark_conf(cores=2, driver_memory="1g").items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    run_pipeline(spark, root, run_id)
+def kill_at(armed: str) -> FailpointHook:
+    """A failpoint hook that SIGKILLs this process group (Python and its JVM) at `armed`."""
+    point, _, delay = armed.partition("+")
+
+    def kill() -> None:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    def hook(name: str) -> None:
+        if name != point:
+            return
+        if delay:
+            threading.Timer(float(delay), kill).start()
+        else:
+            kill()
+
+    return hook
+
+
+def main(root: str, run_id: str, point: str) -> int:
+    spark = spark_session_for_tests(cores=2, driver_memory="1g", short_lived=True)
+    with install_hook(kill_at(point)):
+        run_pipeline(spark, root, run_id)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(*sys.argv[1:4]))

@@ -1,12 +1,15 @@
-"""Fault injection: the pipeline SIGKILLed at chosen points, then run again, ends as a clean run.
+"""Fault injection: the pipeline stopped at chosen points, then run again, ends as a clean run.
 
-The crashing run is a real process (`fault_driver`, its own Spark JVM in its process group), killed
-by `glue_scripts.failpoints` at the named point: no cleanup of any kind runs. The rerun (the shared
-test session, as any later run) must leave every table row for row as one uninterrupted run does,
-each file version with exactly one entry per stage in the ledger, each file archived once and
-nothing left in landing. Every point is tried on a local root, and those where the storage differs
-on an S3 root too (moto server: the killed process's s3a and boto3 requests stop mid-flight; the
-server lives in the test process).
+The crashed run stops at a named failpoint (`glue_scripts.failpoints`). Most points are injected in
+this process on the shared Spark session: the hook raises there (`InjectedCrash`, which no stage
+catches), leaving the tables, the ledger and the files as a crash at that moment would. Two are
+real crashes: a process of its own (`fault_driver`, its own Spark JVM in its own process group) is
+SIGKILLed while the raw append runs (a timer armed at the point), once on a folder root and once on
+an S3 root (moto server: the killed process's s3a and boto3 requests stop mid-flight); no cleanup of
+any kind runs. The rerun (the shared session, as any later run) must leave every table row for row
+as one uninterrupted run does, each file version with exactly one entry per stage in the ledger,
+each file archived once and nothing left in landing. On S3 the in-process points are those where
+the storage itself differs: a merge's rewrite and the archive's copy + delete.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,12 +27,10 @@ from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
 from glue_scripts.delta_tables import read_table
-from glue_scripts.failpoints import FAILPOINT_ENV
+from glue_scripts.failpoints import install_hook
 from glue_scripts.storage import LocalStore, S3Store, Store
 from tests.conftest import REPO
 from tests.glue_scripts.fault_driver import run_pipeline
-
-pytestmark = pytest.mark.slow
 
 PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
 ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
@@ -67,47 +69,42 @@ def clean_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     return tables(spark, store)
 
 
-def spark_and_store(request: pytest.FixtureRequest, root: str, tmp_path: Path) -> tuple[SparkSession, Store]:
+def spark_and_store(
+    request: pytest.FixtureRequest, spark: SparkSession, root: str, tmp_path: Path
+) -> tuple[SparkSession, Store]:
     if root == "local":
-        return request.getfixturevalue("spark"), LocalStore(tmp_path / "lakehouse")
+        return spark, LocalStore(tmp_path / "lakehouse")
     store = S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
     return request.getfixturevalue("s3_spark"), store
 
 
-POINTS = {
-    "raw_write+1.5": "a timer: the kill lands while the raw append runs (or just after it)",
+class InjectedCrash(BaseException):
+    """Raised at a failpoint in this process: a BaseException, so no `except Exception` in a stage stops it."""
+
+
+def raise_at(point: str) -> Callable[[str], None]:
+    def hook(name: str) -> None:
+        if name == point:
+            raise InjectedCrash(point)
+
+    return hook
+
+
+IN_PROCESS_POINTS = {
     "raw_appended": "rows in raw, no ledger entry",
     "processed_merged_orders": "processed merged, rejected rows and ledger not written",
     "process_recorded_order_items": "between the last merge and the archive",
     "archive_moved": "one file archived, the others still in landing",
 }
-# On S3 the points where the storage itself differs: a Delta commit (data files, then the log entry
-# over s3a), a merge's rewrite, and the archive's copy + delete. The other two differ from their
-# neighbours only in the ledger, which is the same Delta table on either root. (Each case is a cold
-# Spark process: about 1.5 minutes of the suite.)
-S3_POINTS = ("raw_write+1.5", "processed_merged_orders", "archive_moved")
+# On S3 the in-process points where the storage itself differs: a merge's rewrite, and the archive's
+# copy + delete. The others differ from their neighbours only in the ledger, the same Delta table on
+# either root.
+S3_IN_PROCESS_POINTS = ("processed_merged_orders", "archive_moved")
+# The real crash: a timer armed where the raw append starts, so the kill lands while it runs (or just after).
+KILLED_DURING_RAW_WRITE = "raw_write+1.5"
 
 
-@pytest.mark.parametrize(
-    ("root", "point"),
-    [("local", point) for point in POINTS] + [("s3", point) for point in S3_POINTS],
-)
-def test_a_kill_at_any_point_then_a_rerun_ends_as_a_clean_run(
-    request: pytest.FixtureRequest, root: str, point: str, tmp_path: Path, clean_run: dict[str, list[tuple]]
-) -> None:
-    spark, store = spark_and_store(request, root, tmp_path)
-    land_all(store)
-    crashed = subprocess.run(
-        [sys.executable, "-m", "tests.glue_scripts.fault_driver", store.root, "crashed"],
-        cwd=REPO,
-        env={**os.environ, FAILPOINT_ENV: point},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        start_new_session=True,  # the kill takes the driver's process group: Python and its JVM
-    )
-    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
-
+def assert_rerun_ends_as_a_clean_run(spark: SparkSession, store: Store, clean_run: dict[str, list[tuple]]) -> None:
     run_pipeline(spark, store.root, "rerun")
 
     assert tables(spark, store) == clean_run
@@ -119,3 +116,44 @@ def test_a_kill_at_any_point_then_a_rerun_ends_as_a_clean_run(
     archived = sorted(o.key for o in store.list("archived"))
     assert archived == sorted(f"archived/{d}/2025/04/20/{n}" for (d, n) in FILES)
     assert store.list("landing") == []
+
+
+@pytest.mark.parametrize(
+    ("root", "point"),
+    [("local", point) for point in IN_PROCESS_POINTS] + [("s3", point) for point in S3_IN_PROCESS_POINTS],
+)
+def test_a_crash_at_any_point_then_a_rerun_ends_as_a_clean_run(
+    request: pytest.FixtureRequest,
+    spark: SparkSession,
+    root: str,
+    point: str,
+    tmp_path: Path,
+    clean_run: dict[str, list[tuple]],
+) -> None:
+    spark, store = spark_and_store(request, spark, root, tmp_path)
+    land_all(store)
+    with install_hook(raise_at(point)), pytest.raises(InjectedCrash):
+        run_pipeline(spark, store.root, "crashed")
+
+    assert_rerun_ends_as_a_clean_run(spark, store, clean_run)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("root", ["local", "s3"])
+def test_a_process_killed_during_the_raw_write_then_a_rerun_ends_as_a_clean_run(
+    request: pytest.FixtureRequest, spark: SparkSession, root: str, tmp_path: Path, clean_run: dict[str, list[tuple]]
+) -> None:
+    spark, store = spark_and_store(request, spark, root, tmp_path)
+    land_all(store)
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tests.glue_scripts.fault_driver", store.root, "crashed", KILLED_DURING_RAW_WRITE],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,  # the kill takes the driver's process group: Python and its JVM
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+
+    assert_rerun_ends_as_a_clean_run(spark, store, clean_run)
