@@ -43,7 +43,7 @@ from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import ARCHIVED, PROCESSED, RAW, REJECTED, Store
 
 if TYPE_CHECKING:
-    from dagster_pipes import PipesContext
+    from dagster_pipes import PipesContext, PipesParamsLoader
     from pyspark.sql import SparkSession
 
 PREVIEW_ROWS = 5
@@ -256,20 +256,20 @@ def spark_session(conf: str | None = None) -> SparkSession:
 
 
 @contextmanager
-def dagster_pipes(s3_client: Any = None) -> Iterator[PipesContext | None]:
+def dagster_pipes(s3_client: Any = None, argv: Sequence[str] | None = None) -> Iterator[PipesContext | None]:
     """Dagster Pipes when Dagster launched this job, else None (and nothing opened, no warning).
 
     The Dagster side picks the transports: context and messages on S3 carry a `bucket` in their
-    parameters, anything else is Pipes' default (a file, inline data, stdout for CloudWatch).
+    parameters, anything else is Pipes' default (a file, inline data, stdout for CloudWatch). The
+    Glue client passes its parameters as `--dagster-pipes-*` arguments (read from `argv`, default
+    `sys.argv`), the EMR Serverless client as `DAGSTER_PIPES_*` environment variables.
     """
-    from dagster_pipes import (
-        PipesCliArgsParamsLoader,
-        PipesEnvVarParamsLoader,
-        PipesParamsLoader,
-        open_dagster_pipes,
-    )
+    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-    loaders: list[PipesParamsLoader] = [PipesCliArgsParamsLoader(), PipesEnvVarParamsLoader()]
+    loaders: list[PipesParamsLoader] = [
+        _argv_params_loader(list(sys.argv if argv is None else argv)),
+        PipesEnvVarParamsLoader(),
+    ]
     loader = next((candidate for candidate in loaders if candidate.is_dagster_pipes_process()), None)
     if loader is None:
         yield None
@@ -283,6 +283,24 @@ def dagster_pipes(s3_client: Any = None) -> Iterator[PipesContext | None]:
         params_loader=loader, context_loader=_context_loader(client), message_writer=_message_writer(client)
     ) as pipes:
         yield pipes
+
+
+def _argv_params_loader(argv: Sequence[str]) -> PipesParamsLoader:
+    from dagster_pipes import PipesCliArgsParamsLoader, decode_param
+
+    class ArgvParamsLoader(PipesCliArgsParamsLoader):
+        """`PipesCliArgsParamsLoader` over a given argument list (the stock one reads `sys.argv`)."""
+
+        def is_dagster_pipes_process(self) -> bool:
+            return "--dagster-pipes-context" in argv
+
+        def load_context_params(self) -> Any:
+            return decode_param(self.parser.parse_known_args(argv)[0].dagster_pipes_context)
+
+        def load_messages_params(self) -> Any:
+            return decode_param(self.parser.parse_known_args(argv)[0].dagster_pipes_messages)
+
+    return ArgvParamsLoader()
 
 
 def _context_loader(s3_client: Any):

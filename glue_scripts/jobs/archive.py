@@ -17,7 +17,7 @@ from glue_scripts.storage import open_store
 def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(["run_id", "lakehouse_root"], {"datasets": ",".join(CONTRACTS), "conf": None}, argv)
     contracts = [CONTRACTS[name] for name in args["datasets"].split(",") if name]
-    with dagster_pipes() as pipes:
+    with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
         report = archive_step(spark, open_store(args["lakehouse_root"]), contracts, args["run_id"], utc_now())
         publish(pipes, "archive", report)

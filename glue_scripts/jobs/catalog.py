@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(["run_id", "lakehouse_root"], {"glue_database": catalog.DEFAULT_DATABASE, "conf": None}, argv)
     import boto3
 
-    with dagster_pipes() as pipes:
+    with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
         inputs, missing = catalog.lakehouse_table_inputs(spark, open_store(args["lakehouse_root"]))
         registrations = catalog.register_tables(boto3.client("glue"), args["glue_database"], inputs)

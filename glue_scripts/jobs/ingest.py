@@ -20,7 +20,7 @@ from glue_scripts.storage import open_store
 def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(["dataset", "run_id", "lakehouse_root"], {"only_versions": None, "conf": None}, argv)
     only_versions = json.loads(args["only_versions"]) if args["only_versions"] else None
-    with dagster_pipes() as pipes:
+    with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
         report = ingest_step(
             spark,

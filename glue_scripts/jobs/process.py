@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     contract = CONTRACTS[args["dataset"]]
     store = open_store(args["lakehouse_root"])
-    with dagster_pipes() as pipes:
+    with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
         now = utc_now()
         report = process_step(

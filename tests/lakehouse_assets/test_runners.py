@@ -3,17 +3,18 @@
 No AWS here, so the services are local stand-ins in the manner of dagster-aws's own
 `LocalGlueMockClient` (its tests): moto's API (a moto server, the `s3_*` fixtures) answers every
 call, and the job a run starts is the real script, downloaded from (moto) S3 where `lakehouse
-deploy`'s packaging put it, run by a local Python with local Spark as a subprocess, with the
-package zip on its path as `--extra-py-files` / `spark.submit.pyFiles` would put it. Pipes context
-and messages cross moto S3 under `<root>/_dagster_pipes/`, as they would cross real S3.
+deploy`'s packaging put it. A Glue job runs in this process, in a thread, on the shared Spark
+session; an EMR Serverless job runs as a subprocess with local Spark and the package zip on its
+path, as `spark.submit.pyFiles` would put it. Pipes context and messages cross moto S3 under
+`<root>/_dagster_pipes/`, as they would cross real S3.
 
-- Quick: `LAKEHOUSE_EXECUTION` picks and configures the resource; the EMR Serverless path down to
-  the exact `StartJobRun` request and a Pipes round trip (a stand-in entry point at the job's key
-  that reports through the jobs' own Pipes code).
-- Slow: the whole graph on a small generated data set, once in-process on a folder and once through
+- `LAKEHOUSE_EXECUTION` picks and configures the resource; the EMR Serverless path down to the exact
+  `StartJobRun` request and a Pipes round trip (a stand-in entry point at the job's key that reports
+  through the jobs' own Pipes code).
+- The whole graph on a small generated data set, once in-process on a folder and once through
   `PipesGlueClient` and the real Glue scripts on moto S3: the same tables, the same materialization
-  metadata, the same check results, the counts the generator's manifest promises. And one real
-  ingest job through `PipesEMRServerlessClient`.
+  metadata, the same check results, the counts the generator's manifest promises.
+- End to end: one real ingest job process through `PipesEMRServerlessClient` (the packaged job runs).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import base64
 import copy
 import json
 import os
-import shlex
+import runpy
 import subprocess
 import sys
+import threading
+import traceback
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ from dagster import (
     define_asset_job,
     in_process_executor,
 )
+from dagster_pipes import PipesContext
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 
@@ -54,7 +58,7 @@ from lakehouse_assets.assets import all_assets
 from lakehouse_assets.checks import all_checks
 from lakehouse_assets.deploy import PACKAGE_KEY, job_scripts, package_glue_scripts
 from lakehouse_assets.resources import LakehouseResource
-from lakehouse_assets.spark_config import local_spark_conf
+from tests.spark_settings import spark_conf_for_tests, submit_args
 
 TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}
 ARTIFACTS_PREFIX = "deploy/"
@@ -71,11 +75,7 @@ RUN_COLUMNS = {"run_id", "processed_at", "rejected_at", "ingested_at", "resolved
 
 def pyspark_submit_args() -> str:
     """What spark-submit would be given for a job here: local Spark with Delta and s3a at the moto endpoint."""
-    conf = local_spark_conf(cores=1, driver_memory="1g")
-    conf["spark.sql.shuffle.partitions"] = "2"
-    # A short-lived JVM on tiny data: the quick JIT alone starts faster (about a fifth off each job here).
-    conf["spark.driver.extraJavaOptions"] = "-XX:TieredStopAtLevel=1"
-    return " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in conf.items()) + " pyspark-shell"
+    return submit_args(spark_conf_for_tests(cores=1, driver_memory="1g", short_lived=True))
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -90,7 +90,6 @@ class LocalRun:
     process: subprocess.Popen
     stdout: Path
     stderr: Path
-    stopped: bool = False
 
     def state(self) -> str | None:
         """None while running, else the exit code as 'ok' / 'failed'."""
@@ -120,12 +119,31 @@ def start_script(
     return LocalRun(process, stdout, stderr)
 
 
+@dataclass
+class InProcessRun:
+    """A job run in a thread of this process: the deployed script's `main(argv)` on the shared Spark session."""
+
+    thread: threading.Thread
+    failure: str | None = None
+
+    def state(self) -> str:
+        """'ok' or 'failed', once the job is done: `get_job_run` answers when it has an end to report."""
+        self.thread.join(timeout=600)
+        assert not self.thread.is_alive(), "the job did not end within 10 minutes"
+        return "failed" if self.failure else "ok"
+
+
 class LocalGlue:
-    """moto's Glue API, plus the job run for real: the job's script with its default and run arguments."""
+    """moto's Glue API, plus the job run for real: the job's script with its default and run arguments.
+
+    The script is the one `lakehouse deploy` uploaded (downloaded from moto S3); it runs in this
+    process on the shared Spark session, with the repository's `glue_scripts` as the package (the
+    packaged zip on a job's path is proven by the EMR Serverless ingest test, a real subprocess).
+    """
 
     def __init__(self, glue: Any, s3: Any, workdir: Path) -> None:
         self.glue, self.s3, self.workdir = glue, s3, workdir
-        self.runs: dict[str, LocalRun] = {}
+        self.runs: dict[str, InProcessRun] = {}
         self.started: list[dict[str, Any]] = []
 
     @property
@@ -137,33 +155,34 @@ class LocalGlue:
         job = self.glue.get_job(JobName=JobName)["Job"]
         response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
         arguments = {**job.get("DefaultArguments", {}), **(Arguments or {})}  # a run's arguments win, as on Glue
-        argv = ["--JOB_NAME", JobName, "--JOB_RUN_ID", response["JobRunId"]]
+        script = self.workdir / response["JobRunId"] / "script.py"
+        script.parent.mkdir(parents=True)
+        self.s3.download_file(*split_s3(job["Command"]["ScriptLocation"]), str(script))
+        argv = [str(script), "--JOB_NAME", JobName, "--JOB_RUN_ID", response["JobRunId"]]
         argv += [item for pair in arguments.items() for item in pair]
-        self.runs[response["JobRunId"]] = start_script(
-            self.s3, self.workdir, job["Command"]["ScriptLocation"], arguments["--extra-py-files"], argv, {}
-        )
+        run = InProcessRun(threading.Thread(target=lambda: None))
+
+        def job_run() -> None:
+            PipesContext._instance = None  # the jobs open Pipes once per process: one "process" per run here
+            try:
+                runpy.run_path(str(script), run_name="glue_job")["main"](argv)
+            except BaseException as error:
+                run.failure = "".join(traceback.format_exception(error))[-4000:]
+
+        run.thread = threading.Thread(target=job_run, name=f"glue-{JobName}")
+        run.thread.start()
+        self.runs[response["JobRunId"]] = run
         return response
 
     def get_job_run(self, JobName: str, RunId: str, **kwargs: Any) -> dict[str, Any]:
         response = self.glue.get_job_run(JobName=JobName, RunId=RunId)
         run = self.runs[RunId]
-        state = run.state()
-        if run.stopped:
-            response["JobRun"]["JobRunState"] = "STOPPED"
-        elif state is None:
-            response["JobRun"]["JobRunState"] = "RUNNING"
-        elif state == "ok":
+        if run.state() == "ok":
             response["JobRun"]["JobRunState"] = "SUCCEEDED"
         else:
             response["JobRun"]["JobRunState"] = "FAILED"
-            response["JobRun"]["ErrorMessage"] = run.error()
+            response["JobRun"]["ErrorMessage"] = run.failure
         return response
-
-    def batch_stop_job_run(self, JobName: str, JobRunIds: list[str]) -> dict[str, Any]:
-        for run_id in JobRunIds:
-            self.runs[run_id].process.terminate()
-            self.runs[run_id].stopped = True
-        return {"SuccessfulSubmissions": [{"JobName": JobName, "JobRunId": r} for r in JobRunIds], "Errors": []}
 
 
 class LocalEmrServerless:
@@ -298,7 +317,7 @@ def definitions(root: str, execution: runners.SparkExecution) -> Definitions:
         jobs=[define_asset_job("everything", selection=AssetSelection.all())],
         resources={
             "lakehouse": LakehouseResource(root=root),
-            "pyspark": LazyPySparkResource(spark_config=local_spark_conf(cores=2, driver_memory="2g")),
+            "pyspark": LazyPySparkResource(spark_config=spark_conf_for_tests()),
             "execution": execution,
         },
         executor=in_process_executor,
@@ -466,10 +485,9 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
     assert instance.get_dynamic_partitions("landed_files") == ["products/products.csv#d41d8"]
 
 
-# --- slow: the whole graph, in-process and on Glue ----------------------------------------------
+# --- the whole graph, in-process and on Glue; a real job process on EMR Serverless ----------------
 
 
-@pytest.mark.slow
 def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
     s3_spark: SparkSession, s3_client: Any, s3_root: str, tmp_path: Path
 ) -> None:
@@ -537,7 +555,7 @@ def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
     assert any(key.startswith("_dagster_pipes/messages/") for key in pipes_keys)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_emr_serverless_runner_runs_the_real_ingest_job(
     s3_spark: SparkSession, s3_client: Any, s3_root: str, emr_application: str, tmp_path: Path
 ) -> None:
