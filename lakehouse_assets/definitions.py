@@ -6,24 +6,16 @@ starting a JVM per step.
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import Definitions, in_process_executor
 
 from lakehouse_assets.analytics import analytics_assets, analytics_checks
 from lakehouse_assets.assets import all_assets
 from lakehouse_assets.catalog import glue_tables
 from lakehouse_assets.checks import all_checks
-from lakehouse_assets.maintenance import MAINTENANCE_GROUP, maintenance_assets
+from lakehouse_assets.jobs import lakehouse_job
+from lakehouse_assets.maintenance import maintenance_assets
 from lakehouse_assets.resources import resources_for_environment
 from lakehouse_assets.sensors import all_sensors
-
-lakehouse_job = define_asset_job(
-    "lakehouse_job",
-    selection=AssetSelection.all() - AssetSelection.groups(MAINTENANCE_GROUP),
-    description=(
-        "Landing -> raw -> processed/rejected (parents first) -> checks -> archive; "
-        "table maintenance (OPTIMIZE, VACUUM) runs apart, nightly."
-    ),
-)
 
 
 def build_definitions(root: str | None = None, environment: str | None = None) -> Definitions:

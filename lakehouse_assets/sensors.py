@@ -23,8 +23,10 @@ backlog of 100,000 files), it lists at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES` p
 i.e. 20,000 keys) per tick and resumes on the next, so no tick comes near Dagster's 60 s timeout.
 
 Files found together become one run (at most `max_files_per_run` files each, parents' files
-first). Everything downstream of raw follows through declarative automation: the automation
-sensor below evaluates the `AutomationCondition`s of the assets (see `assets.py`).
+first), from their raw tables down to the archive: one process and one Spark session per batch.
+The automation sensor below evaluates the assets' `AutomationCondition`s (see `assets.py`) for
+whatever the landing sensor did not start: a raw table materialized by hand, a new processed
+version feeding the analytics.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
+    RepositoryDefinition,
     RunConfig,
     RunRequest,
     SensorEvaluationContext,
@@ -53,6 +57,7 @@ from glue_scripts.landing import is_complete_data_file, is_upload_placeholder
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
 from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
+from lakehouse_assets.jobs import LOADING_SELECTION
 from lakehouse_assets.resources import LakehouseResource
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
@@ -183,13 +188,20 @@ def dataset_of(obj: StoredObject) -> str:
     return obj.key.split("/")[1]
 
 
-def run_request(batch: list[StoredObject]) -> RunRequest:
-    """One run: the raw ingestion of the batch's data sets, with the file versions named in config."""
+def batch_selection(repository: RepositoryDefinition, datasets: Sequence[str]) -> list[AssetKey]:
+    """The batch's raw tables and everything `lakehouse_job` loads from them, down to the archive."""
+    raw_tables = AssetSelection.assets(*[raw_key(d) for d in datasets])
+    keys = (LOADING_SELECTION & raw_tables.downstream()).resolve(repository.asset_graph)
+    return sorted(keys, key=lambda key: key.to_user_string())
+
+
+def run_request(batch: list[StoredObject], repository: RepositoryDefinition) -> RunRequest:
+    """One run per batch, from raw to the archive, with the file versions named in the ingest step's config."""
     keys = [landed_files.partition_key(obj.version_id) for obj in batch]
     datasets = [d for d in DATASETS if any(dataset_of(obj) == d for obj in batch)]
     return RunRequest(
         run_key="landing-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
-        asset_selection=[raw_key(d) for d in datasets],
+        asset_selection=batch_selection(repository, datasets),
         run_config=RunConfig(ops={ingest_landed_files.node_def.name: RawIngestConfig(files=keys)}),
         tags={"lakehouse/trigger": "landing_files_sensor", **landed_files.files_tags(keys)},
     )
@@ -216,6 +228,9 @@ def evaluate_landing(
     max_full_listing_pages: int = MAX_FULL_LISTING_PAGES,
 ) -> SensorResult:
     """One tick: list, compare with what was requested, and request runs for the new versions."""
+    repository = context.repository_def
+    if repository is None:
+        raise ValueError("the landing sensor needs its definitions (a sensor context with a repository)")
     cursor = LandingCursor.parse(context.cursor)
     scan = scan_landing(store, cursor, now, known_versions(context), full_listing_interval, max_full_listing_pages)
     listing = (
@@ -243,7 +258,7 @@ def evaluate_landing(
             cursor=scan.cursor.serialize(),
         )
     return SensorResult(
-        run_requests=[run_request(batch) for batch in batches(scan.new, max_files_per_run)],
+        run_requests=[run_request(batch, repository) for batch in batches(scan.new, max_files_per_run)],
         dynamic_partitions_requests=[
             landed_files.landed_files_partitions.build_add_request(
                 [landed_files.partition_key(obj.version_id) for obj in scan.new]
@@ -256,10 +271,10 @@ def evaluate_landing(
 @sensor(
     name="landing_files_sensor",
     description=(
-        "Watches landing/<dataset>/ for new file versions (key + ETag/MD5) and requests one raw-ingestion "
-        "run per batch; processed tables and the archive follow by declarative automation."
+        "Watches landing/<dataset>/ for new file versions (key + ETag/MD5) and requests one run per batch, "
+        "from raw through processed, checks, analytics and catalog to the archive."
     ),
-    target=AssetSelection.assets(*[raw_key(d) for d in DATASETS]),
+    target=LOADING_SELECTION,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
 )

@@ -14,6 +14,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context, instanc
 
 from glue_scripts.storage import LocalStore, Store, open_store
 from lakehouse_assets import landed_files
+from lakehouse_assets.definitions import defs
 from lakehouse_assets.sensors import LandingCursor, evaluate_landing
 
 HOUR = 3600.0
@@ -41,7 +42,7 @@ class SensorDriver:
 
     def tick(self, after_seconds: float = 30.0) -> SensorResult:
         self.clock += after_seconds
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        context = build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=defs)
         result = evaluate_landing(
             context,
             self.store,
@@ -87,7 +88,22 @@ def test_new_files_of_several_data_sets_become_one_run_with_parents_first(driver
     result = driver.tick()
     assert len(result.run_requests) == 1
     request = result.run_requests[0]
-    assert [k.to_user_string() for k in request.asset_selection] == ["raw/products", "raw/orders", "raw/order_items"]
+    # One run from the raw tables down to the archive: everything `lakehouse_job` loads from them.
+    assert [k.to_user_string() for k in request.asset_selection] == [
+        "analytics/daily_sales",
+        "analytics/top_products",
+        "archived/landed_files",
+        "catalog/glue_tables",
+        "processed/order_items",
+        "processed/orders",
+        "processed/products",
+        "raw/order_items",
+        "raw/orders",
+        "raw/products",
+        "rejected/order_items",
+        "rejected/orders",
+        "rejected/products",
+    ]
     assert driver.requested_files(result) == [
         ["products/products.csv", "orders/2025-04-01.csv", "order_items/2025-04-01.csv"]
     ]
