@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= ./lakehouse_data
 
-.PHONY: install install-infra-tools run test test-fast lint dev bench bench-full clean
+.PHONY: install install-infra-tools run test test-fast test-unit lint dev bench bench-full clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
@@ -72,12 +72,21 @@ run: install
 	$(BIN)/lakehouse land data/lab_apr_2025/csv --root $(ROOT)
 	$(BIN)/lakehouse run --root $(ROOT)
 
+# Test tiers (markers, given by tests/conftest.py): `unit` (no JVM), `spark` (the shared Spark
+# session), `e2e` (servers, subprocesses, browsers). Two workers; each module is one xdist group (its
+# module fixtures built once), the tests sharing the lab run and `lakehouse dev` one more, the
+# slowest tiers first; the 25 slowest tests are printed.
+PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile --durations=25
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
+
+test-unit: install
+	$(BIN)/pytest -m unit --durations=10
 
 lint: install
 	$(BIN)/ruff check .

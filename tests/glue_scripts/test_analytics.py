@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from dagster import materialize
 from dagster_pyspark import LazyPySparkResource
 from delta.tables import DeltaTable
@@ -201,7 +200,6 @@ def write_processed(spark: SparkSession, store: LocalStore, dataset: str, frame:
     frame.write.format("delta").mode("append").save(path)
 
 
-@pytest.mark.slow
 def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -231,7 +229,6 @@ def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them
     ]
 
 
-@pytest.mark.slow
 def test_assets_and_their_blocking_checks(spark: SparkSession, tmp_path: Path) -> None:
     from lakehouse_assets.analytics import analytics_assets, analytics_checks
     from lakehouse_assets.resources import LakehouseResource

@@ -1,7 +1,6 @@
 """The data generator: deterministic, shaped like the lab data, and its manifest exact.
 
-The last tests (marked slow: each runs the stages on three tables, about two minutes on the shared
-2-core VM) run the real stages on a tiny generated set (about 1,400 rows, every kind of dirty row)
+The last tests run the real stages on a tiny generated set (about 1,400 rows, every kind of dirty row)
 and compare what the pipeline accepted and rejected, per file and per reason, with the
 manifest: once with every file in one run, once with one run per day (where stale copies are
 `stale_record`, not duplicates).
@@ -240,7 +239,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return folder / "data", manifest
 
 
-@pytest.mark.slow
 def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_manifest_says(
     spark: SparkSession, store: LocalStore, tiny: tuple[Path, dict[str, Any]]
 ) -> None:
@@ -260,7 +258,6 @@ def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_mani
     assert per_file(spark, store) == expected_per_file(manifest, one_run=True)
 
 
-@pytest.mark.slow
 def test_one_run_per_day_makes_stale_records(
     spark: SparkSession, store: LocalStore, tiny: tuple[Path, dict[str, Any]]
 ) -> None:

@@ -28,9 +28,9 @@ ITEMS_HEADER = (
 
 
 @pytest.fixture(params=["local", "s3"])
-def spark_and_store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[SparkSession, Store]:
+def spark_and_store(request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path) -> tuple[SparkSession, Store]:
     if request.param == "local":
-        return request.getfixturevalue("spark"), LocalStore(tmp_path / "lakehouse")
+        return spark, LocalStore(tmp_path / "lakehouse")
     store = S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
     return request.getfixturevalue("s3_spark"), store
 
@@ -56,7 +56,6 @@ def archived_entries(spark: SparkSession, store: Store, dataset: str) -> list[tu
     return sorted(tuple(row) for row in rows)
 
 
-@pytest.mark.slow
 def test_landing_to_archive_on_s3(s3_spark: SparkSession, s3_root: str, s3_client: Any) -> None:
     spark, store = s3_spark, S3Store(s3_root, s3_client)
     store.write_bytes("landing/products/products.csv", (PRODUCTS_HEADER + "5,1,Books,A\n6,2,Games,B\n").encode())
@@ -148,7 +147,6 @@ def test_landing_to_archive_on_s3(s3_spark: SparkSession, s3_root: str, s3_clien
     ]
 
 
-@pytest.mark.slow
 def test_archive_after_a_crash_between_copy_and_delete(spark_and_store: tuple[SparkSession, Store]) -> None:
     spark, store = spark_and_store
     a = (ORDERS_HEADER + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n").encode()
@@ -229,7 +227,6 @@ ODD_NAMES = [
 ]
 
 
-@pytest.mark.slow
 def test_odd_landing_keys_are_read_and_archived_under_their_own_names(
     spark_and_store: tuple[SparkSession, Store],
 ) -> None:

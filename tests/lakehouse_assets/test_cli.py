@@ -1,8 +1,11 @@
-"""End to end: `lakehouse land` + `lakehouse run` on the lab data, clean and dirtied."""
+"""End to end: `lakehouse land`, `run` and `query`, in this process on the shared Spark session.
+
+The lab data's run (`lab_lakehouse`, on a moto S3 root) is shared with the query, replay and UI
+tests; the dirty-data cases use a few dozen hand-written rows on a folder root of their own.
+"""
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,7 @@ from pyspark.sql import functions as F
 
 from glue_scripts.delta_tables import read_table
 from lakehouse_assets import cli
-from tests.conftest import LAB_DATA
-
-pytestmark = pytest.mark.slow
+from tests.lab_fixtures import LAB_DATA, LAB_GROUP, LAB_ROWS, LabLakehouse
 
 
 def counts(spark: SparkSession, root: Path, zone: str) -> dict[str, int]:
@@ -32,86 +33,126 @@ def rejected_reasons(spark: SparkSession, root: Path, dataset: str) -> dict[str,
     return {row.reason: row["count"] for row in rows}
 
 
-def test_lab_data_run_then_same_delivery_again(
-    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+def s3_counts(spark: SparkSession, lab: LabLakehouse, zone: str) -> dict[str, int]:
+    return {name: read_table(spark, lab.store.spark_path(f"{zone}/{name}")).count() for name in LAB_ROWS}
+
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group(LAB_GROUP)
+def test_the_lab_data_run_prints_the_summary_and_fills_the_tables(
+    lab_lakehouse: LabLakehouse, s3_spark: SparkSession
 ) -> None:
-    root = tmp_path / "lakehouse"
-    assert cli.main(["land", str(LAB_DATA), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 0
-    out = capsys.readouterr().out
+    out = lab_lakehouse.summary
     assert "products          1      1,000      1,000          0            0" in out
     assert "orders           15      7,500      7,500          0            0" in out
     assert "order_items      15     40,803     40,803          0            0" in out
     assert "checks: 19 passed, 0 failed" in out
     assert "archived: 31 files" in out
-    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
-    assert counts(spark, root, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
-    assert len(list((root / "archived").rglob("*.csv"))) == 31
-    assert not list((root / "landing").rglob("*.csv"))
+    assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
+    assert s3_counts(s3_spark, lab_lakehouse, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
+    assert len(lab_lakehouse.store.list("archived")) == 31
+    assert lab_lakehouse.store.list("landing") == []
 
-    versions = {name: read_table(spark, str(root / "processed" / name)).count() for name in ("orders",)}
-    assert cli.main(["land", str(LAB_DATA), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 0
-    out = capsys.readouterr().out
-    assert "order_items       0          0          0          0            0" in out
-    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
-    assert counts(spark, root, "raw") == {"products": 1000, "orders": 7500, "order_items": 40803}
-    assert versions == {"orders": 7500}
 
+@pytest.mark.e2e
+@pytest.mark.xdist_group(LAB_GROUP)
+def test_query_reads_the_lab_tables_and_refuses_to_change_them(
+    lab_lakehouse: LabLakehouse, s3_spark: SparkSession
+) -> None:
     # 1,945,810.41: the sum of total_amount over the 15 order files, computed with Python csv + Decimal.
-    assert (
-        cli.main(["query", "select count(*) as n, sum(total_amount) as revenue from orders", "--root", str(root)]) == 0
-    )
-    assert capsys.readouterr().out.splitlines()[:2] == ["n | revenue", "7500 | 1945810.41"]
-    assert cli.main(["query", "DELETE FROM orders", "--root", str(root)]) == 2
-    assert capsys.readouterr().err == (
-        "lakehouse query runs queries only; DeleteFromTable is refused (the tables are read-only here)\n"
-    )
-    assert counts(spark, root, "processed")["orders"] == 7500
+    status, out, _ = lab_lakehouse.cli("query", "select count(*) as n, sum(total_amount) as revenue from orders")
+    assert status == 0
+    assert out.splitlines()[:2] == ["n | revenue", "7500 | 1945810.41"]
+    status, _, err = lab_lakehouse.cli("query", "DELETE FROM orders")
+    assert status == 2
+    assert err == "lakehouse query runs queries only; DeleteFromTable is refused (the tables are read-only here)\n"
+    assert s3_counts(s3_spark, lab_lakehouse, "processed")["orders"] == 7500
 
 
-def append(file: Path, *lines: str) -> None:
-    with file.open("a") as handle:
-        handle.write("".join(line + "\n" for line in lines))
+@pytest.mark.e2e
+@pytest.mark.xdist_group(LAB_GROUP)
+def test_the_same_delivery_again_changes_no_table(lab_lakehouse: LabLakehouse, s3_spark: SparkSession) -> None:
+    assert lab_lakehouse.cli("land", str(LAB_DATA))[0] == 0
+    status, out, err = lab_lakehouse.cli("run")
+    assert status == 0, out + err
+    assert "order_items       0          0          0          0            0" in out
+    assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
+    assert s3_counts(s3_spark, lab_lakehouse, "raw") == LAB_ROWS
+    assert lab_lakehouse.store.list("landing") == []
+    assert len(lab_lakehouse.store.list("archived")) == 31  # archived again, over identical copies
 
 
-def test_dirty_copy_every_reason_code(
+PRODUCTS_HEADER = "product_id,department_id,department,product_name"
+ORDERS_HEADER = "order_num,order_id,user_id,order_timestamp,total_amount,date"
+ITEMS_HEADER = "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date"
+
+
+def write_csv(file: Path, header: str, lines: list[str]) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text("".join(f"{line}\n" for line in [header, *lines]))
+
+
+def test_a_dirty_delivery_rejects_every_reason_code_once(
     spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """100 good products and orders, 130 good items (as the lab data looks), and one dirty row per rule.
+
+    Few enough bad rows that every check passes (under 5 %: the rejection-rate warning stays quiet).
+    """
     source = tmp_path / "dirty"
-    shutil.copytree(LAB_DATA, source)
-    append(
+    good_products = [f"{i},4,Books,Product_{i}" for i in range(1, 101)]
+    write_csv(
         source / "products.csv",
-        ",1,Books,NoKey",
-        "abc,1,Books,BadKey",
-        "1001,x,,BadDepartment",
-        "1002,1,Books",
-        "1,4,Books,Product_1_Store",
+        PRODUCTS_HEADER,
+        [
+            *good_products,
+            ",1,Books,NoKey",
+            "abc,1,Books,BadKey",
+            "1001,x,,BadDepartment",
+            "1002,1,Books",
+            "1,4,Books,Product_1",
+        ],
     )
-    append(
+    good_orders = [
+        f"1,{10000 + i},{1990 + i},2025-04-01T11:27:00,{'229.53' if i == 0 else f'{10 + i}.00'},2025-04-01"
+        for i in range(100)
+    ]
+    write_csv(
         source / "orders" / "2025-04-01.csv",
-        "1,20000,1,2025-04-01T10:00:00,-1.00,2025-04-01",
-        "1,20001,1,2025-04-01 25:00:00,1.00,2025-04-01",
-        "1,20002,1,2025-04-01T10:00:00,1.00,2025-04-03",
-        "x,20003,,2025-04-01T10:00:00,1.00,2025-04-01",
-        "1,20004,1,2025-04-01T10:00:00,1.00,2025-13-01",
+        ORDERS_HEADER,
+        [
+            *good_orders,
+            "1,20000,1,2025-04-01T10:00:00,-1.00,2025-04-01",
+            "1,20001,1,2025-04-01 25:00:00,1.00,2025-04-01",
+            "1,20002,1,2025-04-01T10:00:00,1.00,2025-04-03",
+            "x,20003,,2025-04-01T10:00:00,1.00,2025-04-01",
+            "1,20004,1,2025-04-01T10:00:00,1.00,2025-13-01",
+        ],
     )
-    append(
+    good_items = [
+        f"{1 + i},{10000 + i % 100},{1990 + i % 100},,{i % 100 + 1},{1 + i // 100},0,2025-04-01T11:27:00,2025-04-01"
+        for i in range(130)
+    ]
+    write_csv(
         source / "order_items" / "2025-04-01.csv",
-        "50001,99999,1990,,988,1,0,2025-04-01T11:27:00,2025-04-01",
-        "50002,10000,1990,,5000,1,0,2025-04-01T11:27:00,2025-04-01",
-        "50003,10000,1,,988,1,0,2025-04-01T11:27:00,2025-04-01",
-        "50004,10000,1990,-3,988,0,5,2025-04-01T11:27:00,2025-04-01",
-        "1,10000,1990,10,988,1,0,2025-04-01T11:27:00,2025-04-01",
-        ",10000,1990,10,988,1,0,2025-04-01T11:27:00,2025-04-01",
+        ITEMS_HEADER,
+        [
+            *good_items,
+            "50001,99999,1990,,88,1,0,2025-04-01T11:27:00,2025-04-01",
+            "50002,10000,1990,,5000,1,0,2025-04-01T11:27:00,2025-04-01",
+            "50003,10000,1,,88,1,0,2025-04-01T11:27:00,2025-04-01",
+            "50004,10000,1990,-3,88,0,5,2025-04-01T11:27:00,2025-04-01",
+            "1,10000,1990,10,88,1,0,2025-04-01T11:27:00,2025-04-01",
+            ",10000,1990,10,88,1,0,2025-04-01T11:27:00,2025-04-01",
+        ],
     )
     root = tmp_path / "lakehouse"
     assert cli.main(["land", str(source), "--root", str(root)]) == 0
     assert cli.main(["run", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "products          1      1,005      1,000          5            0" in out
-    assert "orders           15      7,505      7,500          5            0" in out
-    assert "order_items      15     40,809     40,803          6            0" in out
+    assert "products          1        105        100          5            0" in out
+    assert "orders            1        105        100          5            0" in out
+    assert "order_items       1        136        130          6            0" in out
     assert "checks: 19 passed, 0 failed" in out
 
     late = tmp_path / "late"
@@ -125,7 +166,7 @@ def test_dirty_copy_every_reason_code(
     assert cli.main(["run", "--root", str(root)]) == 1
     assert "FAILED processed/orders:rejection_limit" in capsys.readouterr().out
     assert [p.name for p in (root / "landing" / "orders").iterdir()] == ["late.csv"]
-    assert counts(spark, root, "processed") == {"products": 1000, "orders": 7500, "order_items": 40803}
+    assert counts(spark, root, "processed") == {"products": 100, "orders": 100, "order_items": 130}
     assert rejected_reasons(spark, root, "products") == {
         "missing_primary_key": 1,
         "invalid_product_id": 1,
@@ -181,7 +222,7 @@ def test_a_failed_blocking_check_fails_the_run_and_archives_nothing(
 
 
 def test_a_batch_rejected_over_the_limit_fails_the_run_and_stays_in_landing(
-    tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, source = tmp_path / "lakehouse", tmp_path / "source"
     source.mkdir()

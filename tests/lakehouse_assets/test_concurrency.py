@@ -19,8 +19,9 @@ from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
 from lakehouse_assets import cli
+from tests.spark_settings import subprocess_environment
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
 ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
@@ -41,7 +42,7 @@ def test_two_runs_at_once_end_as_one_run(spark: SparkSession, tmp_path: Path, da
         )
     assert cli.main(["land", str(source), "--root", str(root)]) == 0
 
-    environment = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    environment = {**subprocess_environment(dict(os.environ)), "DAGSTER_HOME": str(dagster_home)}
     command = [sys.executable, "-m", "lakehouse_assets.cli", "run", "--root", str(root)]
     runs = [
         subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

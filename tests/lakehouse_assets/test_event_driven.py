@@ -1,123 +1,86 @@
-"""Event-driven operation end to end: `dagster dev` (webserver + daemon + code server) on a moto S3
-root, the lab files uploaded, and nothing else: the landing sensor and the automation sensor must
-bring every row to the processed tables and every file to the archive, with no manual launch.
+"""Event-driven operation end to end: `lakehouse dev` (webserver + daemon + code server) on a moto S3
+root holding the loaded lab data; a new day's delivery is uploaded, and nothing else: the landing
+sensor and the automation sensor must bring every row to the processed tables and every file to the
+archive, with no manual launch.
 """
 
 from __future__ import annotations
 
-import os
 import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterRunStatus, RunsFilter
 from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
-from glue_scripts.storage import open_store
-from tests.conftest import LAB_DATA, REPO
-from tests.processes import free_port, listening_addresses, start_group, stop_group
+from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for
+from tests.processes import listening_addresses
 from tests.s3_fixtures import secret_leaks
 
-TIMEOUT_SECONDS = 15 * 60
-EXPECTED_ROWS = {"products": 1_000, "orders": 7_500, "order_items": 40_803}
-LAB_FILES = 31
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(LAB_GROUP)]
+
+TIMEOUT_SECONDS = 10 * 60
+# The day after the lab data: a new product, three orders, five items (one of the new product).
+DELIVERY = {
+    "products/products_2025-04-16.csv": (
+        "product_id,department_id,department,product_name\n1001,4,Books,Product_1001_New\n"
+    ),
+    "orders/2025-04-16.csv": (
+        "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+        "1,17500,9001,2025-04-16T08:00:00,10.50,2025-04-16\n"
+        "2,17501,1447,2025-04-16T09:30:00,22.00,2025-04-16\n"
+        "7,17502,8252,2025-04-16T21:15:00,5.25,2025-04-16\n"
+    ),
+    "order_items/2025-04-16.csv": (
+        "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+        "40804,17500,9001,,1001,1,0,2025-04-16T08:00:00,2025-04-16\n"
+        "40805,17500,9001,,12,2,0,2025-04-16T08:00:00,2025-04-16\n"
+        "40806,17501,1447,1,859,1,1,2025-04-16T09:30:00,2025-04-16\n"
+        "40807,17502,8252,1,391,1,1,2025-04-16T21:15:00,2025-04-16\n"
+        "40808,17502,8252,1,1001,2,0,2025-04-16T21:15:00,2025-04-16\n"
+    ),
+}
+NEW_ROWS = {"products": 1, "orders": 3, "order_items": 5}
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 
-@pytest.fixture
-def dagster_dev(s3_root: str, tmp_path: Path) -> Iterator[tuple[DagsterInstance, Path]]:
-    """`lakehouse dev` (= `dagster dev` on this root) in its own process group, stopped afterwards."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    environment = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "LAKEHOUSE_ROOT": s3_root,
-        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
-    }
-    log = tmp_path / "dagster_dev.log"
-    port = free_port()
-    command = [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(port)]
-    process = start_group(command, environment, REPO, log)
-    previous = os.environ.get("DAGSTER_HOME")
-    try:
-        os.environ["DAGSTER_HOME"] = str(home)
-        # Opening the instance while `dagster dev` still creates its SQLite tables races with it
-        # ("table ... already exists"): wait until its webserver answers, which is after that.
-        wait_for(lambda: webserver_answers(port), 180, "the Dagster webserver")
-        # `lakehouse dev` without --host serves this machine only.
-        assert listening_addresses(port) == {"127.0.0.1"}
-        with DagsterInstance.get() as instance:
-            yield instance, log
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
-        stop_group(process)
-
-
-def webserver_answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_for(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(2)
-    raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
-
-
-@pytest.mark.slow
-def test_dropped_files_flow_to_processed_and_archive_with_no_manual_launch(
-    dagster_dev: tuple[DagsterInstance, Path], s3_root: str, s3_spark: SparkSession
+def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch(
+    lab_lakehouse: LabLakehouse, lakehouse_dev: LakehouseDev, s3_spark: SparkSession
 ) -> None:
-    instance, log = dagster_dev
-    store = open_store(s3_root)
+    store, log = lab_lakehouse.store, lakehouse_dev.log
+    # `lakehouse dev` without --host serves this machine only.
+    assert listening_addresses(lakehouse_dev.port) == {"127.0.0.1"}
     # The daemon is up and has ticked the landing sensor once before anything lands.
     wait_for(lambda: "landing_files_sensor skipped" in log.read_text(errors="replace"), 180, "a first sensor tick")
-    started = time.monotonic()
-    for dataset in EXPECTED_ROWS:
-        files = sorted(LAB_DATA.glob(f"{dataset}.csv")) + sorted((LAB_DATA / dataset).glob("*.csv"))
-        for file in files:
-            store.write_bytes(f"landing/{dataset}/{file.name}", file.read_bytes())
+    archived_before = {o.key for o in store.list("archived")}
+    with lab_lakehouse.instance() as instance:
+        runs_before = {run.run_id for run in instance.get_runs()}
+        started = time.monotonic()
+        for key, text in DELIVERY.items():
+            store.write_bytes(f"landing/{key}", text.encode())
 
-    def settled() -> bool:
-        unfinished = instance.get_runs(
-            RunsFilter(
-                statuses=[
-                    DagsterRunStatus.QUEUED,
-                    DagsterRunStatus.NOT_STARTED,
-                    DagsterRunStatus.STARTING,
-                    DagsterRunStatus.STARTED,
-                ]
-            )
-        )
-        return not unfinished and not store.list("landing") and len(store.list("archived")) == LAB_FILES
+        def settled() -> bool:
+            new_archived = {o.key for o in store.list("archived")} - archived_before
+            return not instance.get_runs(RunsFilter(statuses=UNFINISHED)) and len(new_archived) == len(DELIVERY)
 
-    wait_for(settled, TIMEOUT_SECONDS, "landing to drain into the archive")
-    elapsed = time.monotonic() - started
+        wait_for(settled, TIMEOUT_SECONDS, "the delivery to drain into the archive")
+        elapsed = time.monotonic() - started
+        runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
+        partitions = instance.get_dynamic_partitions("landed_files")
 
-    counts = {
-        dataset: read_table(s3_spark, store.spark_path(f"processed/{dataset}")).count() for dataset in EXPECTED_ROWS
-    }
-    assert counts == EXPECTED_ROWS
-    assert [o.key.split("/")[1] for o in store.list("archived")].count("order_items") == 15
-    runs = instance.get_runs()
+    assert store.list("landing") == []
+    counts = {name: read_table(s3_spark, store.spark_path(f"processed/{name}")).count() for name in LAB_ROWS}
+    assert counts == {name: LAB_ROWS[name] + NEW_ROWS[name] for name in LAB_ROWS}
     assert runs, "no runs were launched"
     assert {run.tags.get("lakehouse/trigger") for run in runs} <= {"landing_files_sensor", "automation"}
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), [(r.run_id, r.status) for r in runs]
-    assert len(instance.get_dynamic_partitions("landed_files")) == LAB_FILES
+    assert {key.split("#")[0] for key in partitions} >= set(DELIVERY)
     # The AWS credentials every process had never reached a log, the instance's storage (run tags,
     # config, events, captured output) or the lakehouse root.
-    assert secret_leaks([log, Path(os.environ["DAGSTER_HOME"])], s3_root) == []
+    assert secret_leaks([log, lab_lakehouse.home], lab_lakehouse.root) == []
     print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs")

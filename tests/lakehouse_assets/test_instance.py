@@ -53,6 +53,7 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
     assert release_dead_cli_runs(instance) == []
 
 
+@pytest.mark.e2e
 def test_a_second_lakehouse_run_waits_for_the_first(tmp_path: Path) -> None:
     """While one `lakehouse run` holds the instance's lock, another waits, says so, then goes on."""
     home = tmp_path / "home"

@@ -1,9 +1,9 @@
-"""The Dagster UI in a real browser: what an operator sees after `lakehouse run` and `dagster dev`.
+"""The Dagster UI in a real browser: what an operator sees after `lakehouse run` and `lakehouse dev`.
 
-One module-scoped fixture lands the lab data, runs the pipeline with the `lakehouse` CLI into a
-temporary root and `DAGSTER_HOME`, and starts `dagster dev` on a free localhost port; the tests
-drive headless Chromium (Debian's `chromium`, or `LAKEHOUSE_CHROMIUM`) through Playwright's sync
-API. Playwright is launched with `executable_path`: its own browser downloads are never used.
+The shared lab fixtures (`tests/lab_fixtures.py`) ran the pipeline on the lab data with the
+`lakehouse` CLI and started `lakehouse dev` on that root and instance; the tests drive headless
+Chromium (Debian's `chromium`, or `LAKEHOUSE_CHROMIUM`) through Playwright's sync API. Playwright
+is launched with `executable_path`: its own browser downloads are never used.
 
 Screenshots go to `test-output/ui/`; with `LAKEHOUSE_UPDATE_SCREENSHOTS=1` the ones the README
 shows are copied to `docs/screenshots/`. The whole graph is laid out top to bottom and zoomed to fit
@@ -14,27 +14,23 @@ wide) leaves most groups below the fold.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pytest
+from pyspark.sql import SparkSession
 
 from glue_scripts.contracts import DATASETS
+from glue_scripts.delta_tables import read_table
 from lakehouse_assets.landed_files import files_tag_value
-from tests.conftest import LAB_DATA, REPO
-from tests.processes import free_port, start_group, stop_group
+from tests.lab_fixtures import LAB_DATA, LAB_GROUP, REPO, LabLakehouse, LakehouseDev
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]' (or make install)"
@@ -43,7 +39,7 @@ sync_api = pytest.importorskip(
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Request
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group(LAB_GROUP)]
 
 OUTPUT = REPO / "test-output" / "ui"
 README_SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -52,8 +48,6 @@ IN_README = ("asset_graph.png", "processed_graph.png", "order_items_checks.png")
 PROCESSED_TABLES = ("orders", "products", "order_items")
 ORDER_ITEMS_CHECKS = ("primary_key", "order_id_in_orders", "product_id_in_products", "rows_reconciled")
 SENSORS = ("landing_files_sensor", "lakehouse_automation")
-RUN_TIMEOUT_S = 900
-START_TIMEOUT_S = 300
 UI_TIMEOUT_MS = 60_000
 # The graph's size and place, read from the DOM: the viewport's inner layer carries the pan and zoom
 # as a CSS matrix, the SVG inside it the layout's size.
@@ -74,61 +68,6 @@ def chromium_executable() -> str | None:
     return os.environ.get("LAKEHOUSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def graphql(base_url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base_url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-def run_cli(env: dict[str, str], log: Path, *args: str) -> None:
-    """Run the venv's `lakehouse` command; its output goes to `log`."""
-    with log.open("a") as out:
-        completed = subprocess.run(
-            [str(Path(sys.executable).parent / "lakehouse"), *args],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=RUN_TIMEOUT_S,
-            check=False,
-        )
-    assert completed.returncode == 0, f"lakehouse {' '.join(args)} exited {completed.returncode}:\n{tail(log)}"
-
-
-def wait_for_code_location(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until the webserver answers and the `lakehouse` code location is loaded."""
-    query = (
-        "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus"
-        " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    state = "no answer"
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"dagster dev exited {process.returncode}:\n{tail(log)}"
-        try:
-            entries = graphql(base_url, query)["data"]["workspaceOrError"]["locationEntries"]
-        except (OSError, KeyError, TypeError, ValueError) as error:
-            state = f"no answer ({error})"
-        else:
-            entry = next((entry for entry in entries if entry["name"] == "lakehouse"), None)
-            loaded = entry and entry["loadStatus"] == "LOADED" and entry["locationOrLoadError"]
-            if loaded and loaded["__typename"] == "PythonError":
-                pytest.fail(f"the lakehouse code location failed to load: {loaded['message']}")
-            if loaded and loaded["__typename"] == "RepositoryLocation":
-                return
-            state = f"code location: {entry}"
-        time.sleep(2)
-    pytest.fail(f"dagster dev not ready after {START_TIMEOUT_S} s ({state}):\n{tail(log)}")
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     executable = chromium_executable()
@@ -141,41 +80,7 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Land the lab data, run the pipeline, start `dagster dev` on it; yields the UI's base URL."""
-    workdir = tmp_path_factory.mktemp("ui")
-    root, home = workdir / "lakehouse", workdir / "dagster_home"
-    home.mkdir()
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    bin_dir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "LAKEHOUSE_ROOT": str(root),
-        "DAGSTER_HOME": str(home),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    run_log = OUTPUT / "lakehouse.log"
-    run_log.unlink(missing_ok=True)
-    run_cli(env, run_log, "land", str(LAB_DATA), "--root", str(root))
-    run_cli(env, run_log, "run", "--root", str(root))
-
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    dev_log = OUTPUT / "dagster-dev.log"
-    dev_log.unlink(missing_ok=True)
-    command = [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
-    process = start_group(command, env, REPO, dev_log)
-    try:
-        wait_for_code_location(base_url, process, dev_log)
-        # The community sign-up dialog the UI opens on localhost: mark it seen, as its Skip button does.
-        graphql(base_url, "mutation { setNuxSeen }")
-        yield base_url
-    finally:
-        stop_group(process)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: str, dagster_ui: str) -> Iterator[Browser]:
+def browser(chromium: str, lakehouse_dev: LakehouseDev) -> Iterator[Browser]:
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True)
         yield browser
@@ -223,12 +128,12 @@ class UI:
 
 
 @pytest.fixture
-def ui(browser: Browser, dagster_ui: str) -> Iterator[UI]:
+def ui(browser: Browser, lakehouse_dev: LakehouseDev) -> Iterator[UI]:
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, timezone_id="UTC", locale="en-US")
     context.set_default_timeout(UI_TIMEOUT_MS)
     sync_api.expect.set_options(timeout=UI_TIMEOUT_MS)
     try:
-        yield UI(context.new_page(), dagster_ui)
+        yield UI(context.new_page(), lakehouse_dev.base_url)
     finally:
         context.close()
 
@@ -348,8 +253,11 @@ def test_the_whole_asset_graph_fits_in_the_screenshot(ui: UI) -> None:
     ui.screenshot("asset_graph.png")
 
 
-def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
+def test_asset_graph_and_catalog_show_the_processed_tables(
+    ui: UI, lab_lakehouse: LabLakehouse, s3_spark: SparkSession
+) -> None:
     page, expect = ui.page, sync_api.expect
+    items = read_table(s3_spark, lab_lakehouse.store.spark_path("processed/order_items")).count()
 
     # The processed group alone: each table materialized, all its checks passed.
     ui.open(graph_url('group:"processed"'))
@@ -368,7 +276,7 @@ def test_asset_graph_and_catalog_show_the_processed_tables(ui: UI) -> None:
     ui.screenshot("catalog.png")
     ui.open("/assets/processed/order_items")
     expect(page.get_by_role("tab", name="Checks")).to_be_visible()
-    expect(page.locator("body")).to_contain_text(re.compile(r"Row count\s*40,803"))
+    expect(page.locator("body")).to_contain_text(re.compile(rf"Row count\s*{items:,}"))
     ui.screenshot("order_items.png")
 
 
@@ -408,7 +316,7 @@ def test_the_run_names_its_files(ui: UI) -> None:
         "lakehouse/archived_file_count: 31",
         f"lakehouse/archived_files: {files_tag_value(keys)}",
     ):
-        expect(page.get_by_text(tag, exact=True)).to_be_visible()
+        expect(page.get_by_text(tag, exact=True).first).to_be_visible()  # the lab run, and its replay
     ui.screenshot("runs.png")
 
 

@@ -1,0 +1,52 @@
+"""Spark for the tests: the local settings `lakehouse run` uses, tuned for a handful of rows.
+
+One shuffle partition, one Delta snapshot partition, one task for file listings, no UI, and no code
+generation: on a few rows, compiling each query's Java code costs more than interpreting it (about
+a sixth off a small pipeline run; the results are the same either way). A short-lived JVM (a
+process that runs one small pipeline and exits) also gets the quick JIT only, which starts faster.
+Processes the tests start (`lakehouse run`, `lakehouse dev` and its runs) get the same settings
+through `PYSPARK_SUBMIT_ARGS`, under the ones `lakehouse` sets itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyspark.sql import SparkSession
+
+from lakehouse_assets.spark_config import local_spark_conf
+
+SMALL_DATA_SETTINGS = {
+    "spark.sql.shuffle.partitions": "1",
+    "spark.default.parallelism": "2",
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "1",
+    "spark.ui.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+QUICK_JIT = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+
+
+def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
+    conf = local_spark_conf(cores=cores, driver_memory=driver_memory) | SMALL_DATA_SETTINGS
+    return conf | QUICK_JIT if short_lived else conf
+
+
+def spark_session_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> SparkSession:
+    builder = SparkSession.builder
+    for key, value in spark_conf_for_tests(cores, driver_memory, short_lived).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def submit_args(conf: dict[str, str]) -> str:
+    """`conf` as `PYSPARK_SUBMIT_ARGS`, for a process the test starts."""
+    return " ".join(f"--conf {shlex.quote(f'{key}={value}')}" for key, value in conf.items()) + " pyspark-shell"
+
+
+def subprocess_environment(environ: dict[str, str]) -> dict[str, str]:
+    """`environ` plus the small-data settings and the quick JIT for the Spark of a process the test starts."""
+    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | QUICK_JIT)}
