@@ -10,6 +10,8 @@ ROOT ?= ./lakehouse_data
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
+	@# The JVM class archive (faster Spark starts; built once per JDK and pyspark, about a minute).
+	@$(BIN)/python -m lakehouse_assets.spark_class_archive >/dev/null || echo "Spark starts without the class archive"
 	@# The browser tests (tests/lakehouse_assets/test_ui.py) drive Debian's chromium; they skip without it.
 	@if [ -z "$$LAKEHOUSE_CHROMIUM" ] && ! command -v chromium >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; \

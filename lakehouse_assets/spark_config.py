@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from lakehouse_assets.spark_class_archive import driver_java_options
 from lakehouse_assets.spark_jars import jar_paths
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ def local_spark_conf(cores: int | None = None, driver_memory: str | None = None)
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": ("com.amazonaws.auth.DefaultAWSCredentialsProviderChain"),
     }
+    java_options = driver_java_options()
+    if java_options:
+        conf["spark.driver.extraJavaOptions"] = java_options
     conf.update({f"spark.hadoop.{key}": value for key, value in s3a_endpoint_settings(s3_endpoint()).items()})
     return conf
 

@@ -1,6 +1,7 @@
 """Spark for the tests: the local settings `lakehouse run` uses, tuned for a handful of rows.
 
-One shuffle partition, one Delta snapshot partition, one task for file listings, no UI, and no code
+One shuffle partition, one Delta snapshot partition, one task for file listings, no UI, no adaptive
+query execution (each of its query stages is a Spark job of its own), and no code
 generation: on a few rows, compiling each query's Java code costs more than interpreting it (about
 a sixth off a small pipeline run; the results are the same either way). A short-lived JVM (a
 process that runs one small pipeline and exits) also gets the quick JIT only, which starts faster.
@@ -14,6 +15,7 @@ import shlex
 
 from pyspark.sql import SparkSession
 
+from lakehouse_assets.spark_class_archive import driver_java_options
 from lakehouse_assets.spark_config import local_spark_conf
 
 SMALL_DATA_SETTINGS = {
@@ -24,13 +26,18 @@ SMALL_DATA_SETTINGS = {
     "spark.ui.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
 }
-QUICK_JIT = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+
+
+def quick_jit() -> dict[str, str]:
+    """The driver's JVM options for a short-lived process: the class archive's, plus the quick JIT only."""
+    return {"spark.driver.extraJavaOptions": f"{driver_java_options()} -XX:TieredStopAtLevel=1".strip()}
 
 
 def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
     conf = local_spark_conf(cores=cores, driver_memory=driver_memory) | SMALL_DATA_SETTINGS
-    return conf | QUICK_JIT if short_lived else conf
+    return conf | quick_jit() if short_lived else conf
 
 
 def spark_session_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> SparkSession:
@@ -49,4 +56,4 @@ def submit_args(conf: dict[str, str]) -> str:
 
 def subprocess_environment(environ: dict[str, str]) -> dict[str, str]:
     """`environ` plus the small-data settings and the quick JIT for the Spark of a process the test starts."""
-    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | QUICK_JIT)}
+    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | quick_jit())}
