@@ -32,6 +32,7 @@ from glue_scripts.delta_tables import read_table
 from lakehouse_assets.assets import FOLLOW_UPSTREAM, PREVIEW_ROWS, markdown_table, pool, processed_key, table_schema
 from lakehouse_assets.checks import AFTER_ITS_ASSET
 from lakehouse_assets.resources import LakehouseResource
+from lakehouse_assets.table_locks import held_by_step, table_lock
 
 CHECK_NAME = "totals_match_processed"
 
@@ -77,7 +78,8 @@ def build_analytics_asset(table: AnalyticsTable) -> AssetsDefinition:
         context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource
     ) -> MaterializeResult:
         spark, store = pyspark.spark_session, lakehouse.store()
-        outcome = analytics.build_table(spark, store, table.name)
+        with held_by_step(context, [table_lock(ANALYTICS, table.name)]):
+            outcome = analytics.build_table(spark, store, table.name)
         context.log.info(
             f"{table.key}: {'rebuilt' if outcome.rebuilt else 'already built'} from processed versions "
             f"{outcome.source_versions}, {outcome.rows} rows"

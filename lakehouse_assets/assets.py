@@ -9,9 +9,9 @@ blocking check upstream passed.
 How they run: the landing sensor requests `raw/<dataset>` for a batch of new files (run config
 names the file versions); everything downstream follows by declarative automation (eager, and
 only once the blocking checks upstream passed). Every step that writes a table holds a
-concurrency pool named after it, so two runs never write the same Delta table at once (the
-instance gives each pool one slot, see `instance.py`). Each step also reports, per file, what
-happened to it on that file's partition of `landing/files`.
+concurrency pool named after it (one slot each, see `instance.py`) and the lock of each data set
+it writes (`table_locks.py`), so two runs never write the same Delta table at once. Each step
+also reports, per file, what happened to it on that file's partition of `landing/files`.
 
 Where the Spark work runs is the `execution` resource's business (`runners.py`: in this process, on
 AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here are the same for all.
@@ -42,6 +42,7 @@ from glue_scripts.storage import PROCESSED, RAW, REJECTED
 from lakehouse_assets import landed_files
 from lakehouse_assets.resources import LakehouseResource
 from lakehouse_assets.runners import SparkExecution
+from lakehouse_assets.table_locks import dataset_lock, held_by_step
 
 
 def raw_key(dataset: str) -> AssetKey:
@@ -158,7 +159,8 @@ def ingest_landed_files(
         requested = None
         if config.files is not None:
             requested = [landed_files.version_id(key) for key in config.files if key.startswith(f"{contract.name}/")]
-        step = execution.ingest(context, lakehouse, pyspark, contract, requested)
+        with held_by_step(context, [dataset_lock(contract.name)]):
+            step = execution.ingest(context, lakehouse, pyspark, contract, requested)
         for outcome in step.outcomes:
             report_files(context, contract, outcome)
             loaded.extend(files_loaded(outcome))
@@ -235,7 +237,8 @@ def build_processing_asset(contract: DatasetContract):
         pyspark: LazyPySparkResource,
         execution: SparkExecution,
     ) -> Iterator[MaterializeResult]:
-        step = execution.process(context, lakehouse, pyspark, contract)
+        with held_by_step(context, [dataset_lock(name)]):
+            step = execution.process(context, lakehouse, pyspark, contract)
         (outcome,) = step.outcomes
         context.log.info(
             f"{name}: {outcome.rows_read} rows read from {len(outcome.files)} files, {outcome.rows_accepted} accepted, "
@@ -277,7 +280,8 @@ def archived_landed_files(
     pyspark: LazyPySparkResource,
     execution: SparkExecution,
 ) -> MaterializeResult:
-    step = execution.archive(context, lakehouse, pyspark, list(CONTRACTS.values()))
+    with held_by_step(context, [dataset_lock(name) for name in CONTRACTS]):
+        step = execution.archive(context, lakehouse, pyspark, list(CONTRACTS.values()))
     archived = 0
     for outcome in step.outcomes:
         archived += len(outcome.archived)

@@ -138,10 +138,17 @@ def deploy(stack: str, bucket: str, region: str | None) -> int:
 
 def dev(host: str, port: int) -> int:
     """Replace this process with `dagster dev` on the lakehouse's instance and code location."""
-    from lakehouse_assets.instance import ensure_dagster_home
+    from dagster import DagsterInstance
+
+    from lakehouse_assets.definitions import build_definitions
+    from lakehouse_assets.instance import definitions_pools, ensure_dagster_home, ensure_pool_limits, release_dead_runs
 
     ensure_dagster_home()
     os.environ.setdefault("LAKEHOUSE_ROOT", root())
+    with DagsterInstance.get() as instance:
+        for run_id in release_dead_runs(instance):
+            print(f"lakehouse dev: run {run_id} had died without ending; marked failed and its pool slots freed")
+        ensure_pool_limits(instance, definitions_pools(build_definitions()))
     target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "lakehouse_assets.definitions"]
     dagster = str(Path(sys.executable).with_name("dagster"))
     os.execv(dagster, [dagster, "dev", *target, "-h", host, "-p", str(port)])
@@ -171,13 +178,15 @@ def run_job() -> int:
     from dagster import DagsterInstance
 
     from lakehouse_assets.definitions import build_definitions
-    from lakehouse_assets.instance import cli_run_tags, release_dead_cli_runs
+    from lakehouse_assets.instance import cli_run_tags, definitions_pools, ensure_pool_limits, release_dead_runs
 
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
-        for run_id in release_dead_cli_runs(instance):
+        for run_id in release_dead_runs(instance):
             print(f"lakehouse: run {run_id} had died without ending; marked failed and its pool slots freed")
-        job = build_definitions(root=root()).resolve_job_def("lakehouse_job")
+        definitions = build_definitions(root=root())
+        ensure_pool_limits(instance, definitions_pools(definitions))
+        job = definitions.resolve_job_def("lakehouse_job")
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,

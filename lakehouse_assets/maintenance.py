@@ -19,6 +19,7 @@ from glue_scripts.maintenance import DEFAULT_RETENTION_HOURS, maintain_table
 from glue_scripts.storage import PROCESSED, REJECTED
 from lakehouse_assets.assets import pool, processed_key, rejected_key
 from lakehouse_assets.resources import LakehouseResource
+from lakehouse_assets.table_locks import dataset_lock, held_by_step
 
 MAINTENANCE_GROUP = "maintenance"
 MAINTENANCE_CRON = "0 3 * * *"
@@ -47,7 +48,8 @@ def build_maintenance_asset(contract: DatasetContract) -> AssetsDefinition:
         store = lakehouse.store()
         metadata: dict[str, int] = {}
         for zone in (PROCESSED, REJECTED):
-            outcome = maintain_table(pyspark.spark_session, stages.table_path(store, zone, contract))
+            with held_by_step(context, [dataset_lock(name)]):
+                outcome = maintain_table(pyspark.spark_session, stages.table_path(store, zone, contract))
             if outcome is None:
                 continue
             context.log.info(

@@ -57,6 +57,7 @@ from glue_scripts.landing import is_complete_data_file, is_upload_placeholder
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
 from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
+from lakehouse_assets.instance import release_dead_runs, run_host_tags
 from lakehouse_assets.jobs import LOADING_SELECTION
 from lakehouse_assets.resources import LakehouseResource
 
@@ -203,7 +204,7 @@ def run_request(batch: list[StoredObject], repository: RepositoryDefinition) -> 
         run_key="landing-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24],
         asset_selection=batch_selection(repository, datasets),
         run_config=RunConfig(ops={ingest_landed_files.node_def.name: RawIngestConfig(files=keys)}),
-        tags={"lakehouse/trigger": "landing_files_sensor", **landed_files.files_tags(keys)},
+        tags={"lakehouse/trigger": "landing_files_sensor", **run_host_tags(), **landed_files.files_tags(keys)},
     )
 
 
@@ -287,8 +288,25 @@ automation_sensor = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    run_tags={"lakehouse/trigger": "automation"},
+    run_tags={"lakehouse/trigger": "automation", **run_host_tags()},
     description="Evaluates the assets' automation conditions: processed tables and the archive follow raw.",
 )
 
-all_sensors = [landing_files_sensor, automation_sensor]
+
+@sensor(
+    name="dead_runs",
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Marks runs of this machine whose process died (SIGKILL, out of memory) as failed and frees their "
+        "pool slots; the instance retries such a run once."
+    ),
+)
+def dead_runs_sensor(context: SensorEvaluationContext) -> SkipReason:
+    released = release_dead_runs(context.instance)
+    for run_id in released:
+        context.log.warning(f"run {run_id} had died without ending: marked failed, its pool slots freed")
+    return SkipReason(f"{plural(len(released), 'dead run')} released")
+
+
+all_sensors = [landing_files_sensor, automation_sensor, dead_runs_sensor]

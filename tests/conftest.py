@@ -1,7 +1,8 @@
 """Shared fixtures: one Spark session (with Delta) for the whole suite, and empty lakehouse roots.
 
 Every test is in one tier, by marker, which `make` selects on (see the Makefile):
-- `unit`: pure Python, no JVM (contracts, parsing, sensors' planning, summaries, infra validators);
+- `unit`: pure Python, no JVM (contracts, parsing, sensors' planning, summaries, infra validators,
+  the instance and its locks on a PostgreSQL server of the tests' own);
 - `spark`: the shared Spark session (and the in-process moto server), a handful of rows per test;
 - `e2e`: servers, subprocesses and browsers (`dagster dev`, `lakehouse` processes, killed JVMs).
 A test marked `e2e` is end to end; otherwise a test that asks for the Spark session is `spark`, and
@@ -28,7 +29,7 @@ from tests.spark_settings import spark_session_for_tests
 REPO = Path(__file__).resolve().parents[1]
 LAB_DATA = REPO / "data" / "lab_apr_2025" / "csv"
 
-pytest_plugins = ["tests.s3_fixtures", "tests.lab_fixtures"]
+pytest_plugins = ["tests.s3_fixtures", "tests.postgres_fixtures", "tests.lab_fixtures"]
 
 TIERS = ("e2e", "spark", "unit")
 SPARK_FIXTURES = {"spark", "s3_spark"}

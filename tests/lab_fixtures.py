@@ -1,5 +1,8 @@
 """The lab data set run once on a moto S3 root, and one `lakehouse dev` on it: shared end-to-end fixtures.
 
+The Dagster instance of both keeps its runs and events in the tests' PostgreSQL server
+(`LAKEHOUSE_POSTGRES_URL`), as a production deployment would.
+
 `lab_lakehouse` lands the bundled lab data and runs `lakehouse run` once, in this process (the shared
 Spark session), with a Dagster instance of its own; the CLI, query, replay and UI tests read what it
 left. `lakehouse_dev` then starts `lakehouse dev` (webserver, daemon, code server: `dagster dev`) on
@@ -30,6 +33,8 @@ from dagster import DagsterInstance
 
 from glue_scripts.storage import S3Store
 from lakehouse_assets import cli
+from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
+from tests.postgres_fixtures import PostgresServer
 from tests.processes import free_port, start_group, stop_group
 from tests.spark_settings import subprocess_environment
 
@@ -49,6 +54,7 @@ class LabLakehouse:
     home: Path
     store: S3Store
     summary: str
+    postgres_url: str
 
     @property
     def run_id(self) -> str:
@@ -63,6 +69,7 @@ class LabLakehouse:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DAGSTER_HOME", str(self.home))
             patch.setenv("LAKEHOUSE_ROOT", self.root)
+            patch.setenv(POSTGRES_URL_VARIABLE, self.postgres_url)
             yield
 
     def cli(self, *args: str) -> tuple[int, str, str]:
@@ -73,17 +80,21 @@ class LabLakehouse:
         return status, out.getvalue(), err.getvalue()
 
     def instance(self) -> DagsterInstance:
-        return DagsterInstance.from_config(str(self.home))
+        with self.environment():
+            return DagsterInstance.from_config(str(self.home))
 
 
 @pytest.fixture(scope="session")
-def lab_lakehouse(s3_spark: Any, s3_client: Any, tmp_path_factory: pytest.TempPathFactory) -> LabLakehouse:
+def lab_lakehouse(
+    s3_spark: Any, s3_client: Any, postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> LabLakehouse:
     bucket = f"lakehouse-lab-{uuid.uuid4().hex[:8]}"
     s3_client.create_bucket(Bucket=bucket)
     root = f"s3://{bucket}/lakehouse"
     home = tmp_path_factory.mktemp("lab") / "dagster_home"
     home.mkdir()
-    lab = LabLakehouse(root, home, S3Store(root, s3_client), summary="")
+    postgres_url = postgres_server.create_database("lab")
+    lab = LabLakehouse(root, home, S3Store(root, s3_client), summary="", postgres_url=postgres_url)
     status, _, err = lab.cli("land", str(LAB_DATA))
     assert status == 0, err
     status, lab.summary, err = lab.cli("run")
@@ -157,6 +168,7 @@ def lakehouse_dev(lab_lakehouse: LabLakehouse, tmp_path_factory: pytest.TempPath
         "DAGSTER_HOME": str(lab_lakehouse.home),
         "LAKEHOUSE_ROOT": lab_lakehouse.root,
         "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
+        POSTGRES_URL_VARIABLE: lab_lakehouse.postgres_url,
     }
     log = tmp_path_factory.mktemp("dev") / "lakehouse_dev.log"
     port = free_port()

@@ -86,18 +86,19 @@ def s3_spark(s3_endpoint: str, spark: SparkSession) -> Iterator[SparkSession]:
     undo()
 
 
-def secret_leaks(paths: Sequence[Path], s3_root: str | None = None) -> list[str]:
-    """Where the test credentials appear: files under `paths` (byte for byte) and objects under `s3_root`."""
+def secret_leaks(paths: Sequence[Path], s3_root: str | None = None, more: Sequence[str] = ()) -> list[str]:
+    """Where the test credentials (and `more` secrets) appear: files under `paths`, objects under `s3_root`."""
     found = []
+    secrets = [*SECRET_VALUES, *more]
     files = [p for path in paths for p in ([path] if path.is_file() else sorted(path.rglob("*"))) if p.is_file()]
     for file in files:
         data = file.read_bytes()
-        found += [f"{file}: {secret}" for secret in SECRET_VALUES if secret.encode() in data]
+        found += [f"{file}: {secret}" for secret in secrets if secret.encode() in data]
     if s3_root is not None:
         bucket, _, prefix = s3_root.removeprefix("s3://").partition("/")
         client = boto3.client("s3")
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 data = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                found += [f"s3://{bucket}/{item['Key']}: {s}" for s in SECRET_VALUES if s.encode() in data]
+                found += [f"s3://{bucket}/{item['Key']}: {s}" for s in secrets if s.encode() in data]
     return found

@@ -1,4 +1,5 @@
 from lakehouse_assets.definitions import defs
+from lakehouse_assets.instance import definitions_pools
 
 
 def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
@@ -63,13 +64,14 @@ def test_checks_and_which_ones_block() -> None:
     assert job.name == "lakehouse_job"
 
 
-def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> None:
+def test_every_sensor_runs_by_default_and_every_table_writer_holds_its_pool() -> None:
     from dagster import DefaultSensorStatus
 
     sensors = {sensor.name: sensor.default_status for sensor in defs.sensors}
     assert sensors == {
         "landing_files_sensor": DefaultSensorStatus.RUNNING,
         "lakehouse_automation": DefaultSensorStatus.RUNNING,
+        "dead_runs": DefaultSensorStatus.RUNNING,
     }
     pools = {
         node.name: node.pool
@@ -91,6 +93,8 @@ def test_both_sensors_run_by_default_and_every_table_writer_holds_its_pool() -> 
         "maintenance__orders": "lakehouse_processed_orders",
         "maintenance__order_items": "lakehouse_processed_order_items",
     }
+    # The pools `lakehouse run` and `lakehouse dev` give their limit before any run claims one.
+    assert definitions_pools(defs) == sorted(set(pools.values()))
 
 
 def test_analytics_and_catalog_follow_processed() -> None:

@@ -1,7 +1,9 @@
 """Event-driven operation end to end: `lakehouse dev` (webserver + daemon + code server) on a moto S3
-root holding the loaded lab data; a new day's delivery is uploaded, and nothing else: the landing
-sensor and the automation sensor must bring every row to the processed tables and every file to the
-archive, with no manual launch.
+root holding the loaded lab data, its instance on PostgreSQL; a new day's delivery is uploaded: the
+landing sensor and the automation sensor must bring every row to the processed tables and every file
+to the archive. At the same moment the whole job is launched as the UI's button does, so daemon-
+launched runs from three sources (sensor, UI, automation) race for the same tables: the table locks
+must never have two holders, and the tables must end as after one delivery.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dagster import DagsterRunStatus, RunsFilter
 from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
-from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for
+from tests.dagster_runs import LAUNCH_JOB, UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
+from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, graphql, wait_for
+from tests.postgres_fixtures import PostgresServer
 from tests.processes import listening_addresses
 from tests.s3_fixtures import secret_leaks
 
@@ -41,16 +45,10 @@ DELIVERY = {
     ),
 }
 NEW_ROWS = {"products": 1, "orders": 3, "order_items": 5}
-UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
-def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch(
-    lab_lakehouse: LabLakehouse, lakehouse_dev: LakehouseDev, s3_spark: SparkSession
+def test_a_dropped_delivery_flows_to_processed_and_archive_while_a_run_from_the_ui_races_it(
+    lab_lakehouse: LabLakehouse, lakehouse_dev: LakehouseDev, s3_spark: SparkSession, postgres_server: PostgresServer
 ) -> None:
     store, log = lab_lakehouse.store, lakehouse_dev.log
     # `lakehouse dev` without --host serves this machine only.
@@ -63,6 +61,8 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch
         started = time.monotonic()
         for key, text in DELIVERY.items():
             store.write_bytes(f"landing/{key}", text.encode())
+        launched = graphql(lakehouse_dev.base_url, LAUNCH_JOB)["data"]["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
 
         def settled() -> bool:
             new_archived = {o.key for o in store.list("archived")} - archived_before
@@ -72,15 +72,21 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch
         elapsed = time.monotonic() - started
         runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
         partitions = instance.get_dynamic_partitions("landed_files")
+        holds = lock_holds(instance, [run.run_id for run in runs])
+        errors = failures(instance, runs)
 
     assert store.list("landing") == []
     counts = {name: read_table(s3_spark, store.spark_path(f"processed/{name}")).count() for name in LAB_ROWS}
     assert counts == {name: LAB_ROWS[name] + NEW_ROWS[name] for name in LAB_ROWS}
     assert runs, "no runs were launched"
-    assert {run.tags.get("lakehouse/trigger") for run in runs} <= {"landing_files_sensor", "automation"}
-    assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), [(r.run_id, r.status) for r in runs]
+    triggers = {run.tags.get("lakehouse/trigger", "ui") for run in runs}
+    assert {"landing_files_sensor", "ui"} <= triggers <= {"landing_files_sensor", "automation", "ui"}, triggers
+    assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), errors
+    assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
+    assert_one_holder_at_a_time(holds)
     assert {key.split("#")[0] for key in partitions} >= set(DELIVERY)
     # The AWS credentials every process had never reached a log, the instance's storage (run tags,
     # config, events, captured output) or the lakehouse root.
-    assert secret_leaks([log, lab_lakehouse.home], lab_lakehouse.root) == []
+    # Nor did the PostgreSQL password, which only the environment holds.
+    assert secret_leaks([log, lab_lakehouse.home], lab_lakehouse.root, [postgres_server.password]) == []
     print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs")

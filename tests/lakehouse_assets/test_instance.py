@@ -1,4 +1,4 @@
-"""The instance `lakehouse` expects: one slot per pool, and slots of killed CLI runs given back."""
+"""The instance `lakehouse` expects: its dagster.yaml from the settings, and runs of dead processes released."""
 
 from __future__ import annotations
 
@@ -11,21 +11,100 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
-from lakehouse_assets.instance import cli_run_lock, cli_run_tags, ensure_dagster_home, release_dead_cli_runs
+from lakehouse_assets.instance import (
+    LEGACY_INSTANCE_YAML,
+    POSTGRES_URL_VARIABLE,
+    cli_run_lock,
+    cli_run_tags,
+    ensure_dagster_home,
+    release_dead_runs,
+)
 
 
 @pytest.fixture
 def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
+    monkeypatch.delenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", raising=False)
     ensure_dagster_home()
     with DagsterInstance.get() as dagster_instance:
         yield dagster_instance
 
 
-def test_the_instance_gives_each_pool_one_slot(instance: DagsterInstance, tmp_path: Path) -> None:
-    config = yaml.safe_load((tmp_path / "home" / "dagster.yaml").read_text())
-    assert config["concurrency"] == {"pools": {"default_limit": 1, "granularity": "op"}}
-    assert config["telemetry"] == {"enabled": False}
+EXPECTED_CONFIG = {
+    "telemetry": {"enabled": False},
+    "concurrency": {"runs": {"max_concurrent_runs": 4}, "pools": {"default_limit": 1, "granularity": "op"}},
+    "run_monitoring": {
+        "enabled": True,
+        "poll_interval_seconds": 30,
+        "start_timeout_seconds": 300,
+        "free_slots_after_run_end_seconds": 60,
+    },
+    "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
+}
+
+
+def test_the_instance_queues_runs_gives_each_pool_one_slot_and_retries_dead_runs_once(
+    instance: DagsterInstance, tmp_path: Path
+) -> None:
+    assert yaml.safe_load((tmp_path / "home" / "dagster.yaml").read_text()) == EXPECTED_CONFIG
+    assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+    assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
+    assert instance.run_retries_max_retries == 1
+
+
+def test_a_postgres_url_makes_a_postgres_instance_without_writing_the_password(
+    postgres_url: str, postgres_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv(POSTGRES_URL_VARIABLE, postgres_url)
+    monkeypatch.setenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", "2")
+    ensure_dagster_home()
+    text = (home / "dagster.yaml").read_text()
+    assert yaml.safe_load(text) == {
+        **EXPECTED_CONFIG,
+        "storage": {"postgres": {"postgres_url": {"env": POSTGRES_URL_VARIABLE}}},
+        "concurrency": {"runs": {"max_concurrent_runs": 2}, "pools": {"default_limit": 1, "granularity": "op"}},
+    }
+    with DagsterInstance.get() as instance:
+        storages = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+        assert [type(storage).__name__ for storage in storages] == [
+            "PostgresRunStorage",
+            "PostgresEventLogStorage",
+            "PostgresScheduleStorage",
+        ]
+        instance.add_run(DagsterRun(job_name="lakehouse_job"))
+        assert len(instance.get_runs()) == 1
+    # Nothing under DAGSTER_HOME holds the password (the storage lives in PostgreSQL).
+    for path in home.rglob("*"):
+        assert not path.is_file() or postgres_server.password.encode() not in path.read_bytes(), path
+
+
+def test_the_file_is_rewritten_while_lakehouse_owns_it_and_never_once_the_operator_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    config = home / "dagster.yaml"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
+    config.write_text(LEGACY_INSTANCE_YAML)  # what earlier releases wrote: upgraded
+    ensure_dagster_home()
+    assert yaml.safe_load(config.read_text())["concurrency"]["runs"] == {"max_concurrent_runs": 4}
+    monkeypatch.setenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", "7")
+    ensure_dagster_home()
+    assert yaml.safe_load(config.read_text())["concurrency"]["runs"] == {"max_concurrent_runs": 7}
+    owned = "telemetry:\n  enabled: true\n"
+    config.write_text(owned)
+    monkeypatch.setenv(POSTGRES_URL_VARIABLE, "postgresql://u:p@127.0.0.1:1/d")
+    ensure_dagster_home()
+    assert config.read_text() == owned
+    assert "is set but" in capsys.readouterr().err
+    monkeypatch.setenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", "0")
+    config.unlink()
+    with pytest.raises(ValueError, match="LAKEHOUSE_MAX_CONCURRENT_RUNS must be a whole number of at least 1"):
+        ensure_dagster_home()
 
 
 def started_run(instance: DagsterInstance, tags: dict[str, str]) -> str:
@@ -45,12 +124,12 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
     assert storage.claim_concurrency_slot("lakehouse_processed_orders", dead_run, "process_orders").is_claimed
     assert not storage.claim_concurrency_slot("lakehouse_processed_orders", "waiting", "process_orders").is_claimed
 
-    assert release_dead_cli_runs(instance) == [dead_run]
+    assert release_dead_runs(instance) == [dead_run]
     assert instance.get_run_by_id(dead_run).status == DagsterRunStatus.FAILURE
     assert instance.get_run_by_id(live_run).status == DagsterRunStatus.STARTED
     info = storage.get_concurrency_info("lakehouse_processed_orders")
     assert [slot.run_id for slot in info.claimed_slots] == []
-    assert release_dead_cli_runs(instance) == []
+    assert release_dead_runs(instance) == []
 
 
 @pytest.mark.e2e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ def test_new_files_of_several_data_sets_become_one_run_with_parents_first(driver
     x_digest = driver.store.list("landing/orders")[0].digest  # both "x" files
     assert request.tags == {
         "lakehouse/trigger": "landing_files_sensor",
+        "lakehouse/host": socket.gethostname(),
         "lakehouse/file_count": "3",
         "lakehouse/files": (
             f"products/products.csv#{digest},orders/2025-04-01.csv#{x_digest},order_items/2025-04-01.csv#{x_digest}"

@@ -1,0 +1,202 @@
+"""Runs the daemon launches: never two writers of one table, and a killed `lakehouse dev` that leaves
+nothing stuck.
+
+Each test starts a real `lakehouse dev` (webserver, daemon, code server) on a folder root and a
+Dagster instance of its own, with a tiny delivery landed: the landing sensor starts a run for it.
+The race runs on SQLite storage here, where a concurrency-slot claim can be won twice; on PostgreSQL
+it is part of the event-driven test (test_event_driven.py), on the shared lab deployment. The crash
+and restart runs on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from pyspark.sql import SparkSession
+
+from glue_scripts import ledger
+from glue_scripts.delta_tables import read_table
+from glue_scripts.storage import LocalStore
+from lakehouse_assets import cli
+from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
+from lakehouse_assets.table_locks import LOCK_ACQUIRED
+from tests.dagster_runs import LAUNCH_JOB, UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
+from tests.lab_fixtures import REPO, code_location_loaded, graphql, tail, wait_for
+from tests.processes import free_port, start_group, stop_group
+from tests.spark_settings import subprocess_environment
+
+pytestmark = pytest.mark.e2e
+
+PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
+ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
+ITEMS = "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+FILES = ["order_items/2025-04-01.csv", "order_items/2025-04-02.csv", "orders/2025-04-01.csv", "orders/2025-04-02.csv"]
+TIMEOUT_SECONDS = 600
+
+
+def land_delivery(root: Path) -> None:
+    source = root.parent / "source"
+    for dataset in ("orders", "order_items"):
+        (source / dataset).mkdir(parents=True)
+    (source / "products.csv").write_text(PRODUCTS)
+    for day in (1, 2):
+        (source / "orders" / f"2025-04-0{day}.csv").write_text(
+            ORDERS + f"1,{10 + day},5,2025-04-0{day}T10:00:00,2.50,2025-04-0{day}\n"
+        )
+        (source / "order_items" / f"2025-04-0{day}.csv").write_text(
+            ITEMS + f"{100 + day},{10 + day},5,,{day},1,0,2025-04-0{day}T10:00:00,2025-04-0{day}\n"
+        )
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0
+
+
+@dataclass
+class Deployment:
+    """A root, a Dagster instance (SQLite or PostgreSQL) and the environment of every process on them."""
+
+    root: Path
+    home: Path
+    environment: dict[str, str]
+    log: Path
+
+    def instance(self) -> DagsterInstance:
+        previous = os.environ.get(POSTGRES_URL_VARIABLE)
+        if POSTGRES_URL_VARIABLE in self.environment:
+            os.environ[POSTGRES_URL_VARIABLE] = self.environment[POSTGRES_URL_VARIABLE]
+        try:
+            return DagsterInstance.from_config(str(self.home))
+        finally:
+            if previous is None:
+                os.environ.pop(POSTGRES_URL_VARIABLE, None)
+            else:
+                os.environ[POSTGRES_URL_VARIABLE] = previous
+
+    def start_dev(self) -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        command = [str(REPO / ".venv" / "bin" / "lakehouse"), "dev", "--port", str(port)]
+        process = start_group(command, self.environment, REPO, self.log)
+        base_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: code_location_loaded(base_url, process, self.log), 300, "the lakehouse code location")
+        return process, base_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    root, home = tmp_path / "lakehouse", tmp_path / "dagster_home"
+    home.mkdir()
+    land_delivery(root)
+    environment = {
+        **subprocess_environment(dict(os.environ)),
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_ROOT": str(root),
+        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
+    }
+    environment.pop(POSTGRES_URL_VARIABLE, None)
+    if request.param == "postgres":
+        environment[POSTGRES_URL_VARIABLE] = request.getfixturevalue("postgres_url")
+    yield Deployment(root, home, environment, tmp_path / "lakehouse_dev.log")
+
+
+def settled(instance: DagsterInstance, root: Path) -> bool:
+    return not instance.get_runs(RunsFilter(statuses=UNFINISHED)) and not list((root / "landing").rglob("*.csv"))
+
+
+def assert_one_delivery(spark: SparkSession, root: Path) -> None:
+    """The tables and the archive exactly as one run over the delivery leaves them."""
+
+    def rows(zone: str, dataset: str) -> list[tuple]:
+        frame = read_table(spark, str(root / zone / dataset)).drop("ingested_at", "processed_at", "run_id")
+        return sorted(tuple(row) for row in frame.collect())
+
+    assert [len(rows("raw", d)) for d in ("products", "orders", "order_items")] == [2, 2, 2]
+    assert [r[:2] for r in rows("processed", "orders")] == [(1, 11), (1, 12)]
+    assert [r[:2] for r in rows("processed", "order_items")] == [(101, 11), (102, 12)]
+    assert [len(rows("rejected", d)) for d in ("products", "orders", "order_items")] == [0, 0, 0]
+    archive = root / "archived"
+    archived = sorted(f"{p.relative_to(archive).parts[0]}/{p.name}" for p in archive.rglob("*.csv"))
+    assert archived == [*FILES, "products/products.csv"]
+    entries = ledger.read_ledger(spark, LocalStore(root)).groupBy("source_file", "stage").count().collect()
+    assert sorted(row["count"] for row in entries) == [1] * 15  # 5 files x raw, processed, archived
+
+
+@pytest.mark.parametrize("deployment", ["sqlite"], indirect=True)
+def test_runs_from_the_sensor_the_ui_and_the_cli_at_once_never_write_one_table_together(
+    deployment: Deployment, spark: SparkSession
+) -> None:
+    process, base_url = deployment.start_dev()
+    try:
+        # The landing sensor's first tick requests the delivery; at the same moment a run of the whole
+        # job is launched as the UI's Materialize button does, and `lakehouse run` starts beside them.
+        launched = graphql(base_url, LAUNCH_JOB)["data"]["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        command = [sys.executable, "-m", "lakehouse_assets.cli", "run", "--root", str(deployment.root)]
+        cli_run = subprocess.run(command, env=deployment.environment, capture_output=True, text=True, timeout=900)
+        assert cli_run.returncode == 0, cli_run.stdout + cli_run.stderr
+        with deployment.instance() as instance:
+            wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "every run to end")
+            runs = instance.get_runs()
+            holds = lock_holds(instance, [run.run_id for run in runs])
+            errors = failures(instance, runs)
+    finally:
+        stop_group(process)
+
+    triggers = sorted(run.tags.get("lakehouse/trigger", "ui") for run in runs)
+    assert {"cli", "landing_files_sensor", "ui"} <= set(triggers), triggers
+    assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), errors
+    assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
+    assert_one_holder_at_a_time(holds)
+    assert_one_delivery(spark, deployment.root)
+
+
+@pytest.mark.parametrize("deployment", ["postgres"], indirect=True)
+def test_a_killed_lakehouse_dev_leaves_its_run_failed_and_retried_and_nothing_stuck(
+    deployment: Deployment, spark: SparkSession
+) -> None:
+    process, _ = deployment.start_dev()
+    with deployment.instance() as instance:
+        try:
+
+            def writing() -> bool:
+                runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+                return any(
+                    (entry.user_message or "").startswith(LOCK_ACQUIRED)
+                    for run in runs
+                    for entry in instance.all_logs(run.run_id)
+                )
+
+            wait_for(writing, TIMEOUT_SECONDS, "the sensor's run to write a table", every=0.5)
+        finally:
+            # Everything at once, as a crashed machine: webserver, daemon, code server and the run worker.
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        (interrupted,) = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+
+        process, _ = deployment.start_dev()
+        try:
+            wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "the retried run to end")
+            runs = instance.get_runs()
+            storage = instance.event_log_storage
+            slots = {pool: storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys()}
+            failure = [
+                entry.dagster_event.message
+                for entry in instance.all_logs(interrupted.run_id, of_type=DagsterEventType.RUN_FAILURE)
+                if entry.dagster_event
+            ]
+        finally:
+            stop_group(process)
+
+    assert f"run {interrupted.run_id} had died without ending" in tail(deployment.log, 400)
+    assert len(failure) == 1 and failure[0].startswith(f"the process of run {interrupted.run_id} (pid "), failure
+    statuses = {run.run_id: run.status for run in runs}
+    assert statuses[interrupted.run_id] == DagsterRunStatus.FAILURE
+    retries = [run for run in runs if run.tags.get("dagster/parent_run_id") == interrupted.run_id]
+    assert [run.status for run in retries] == [DagsterRunStatus.SUCCESS]
+    assert all(claimed == [] for claimed in slots.values()), slots
+    assert_one_delivery(spark, deployment.root)
