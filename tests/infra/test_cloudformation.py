@@ -150,7 +150,7 @@ def test_checkov_is_clean_and_every_skip_is_justified(name: str) -> None:
         for logical, resource in template["Resources"].items()
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
     )
-    # Exactly the skips the template declares (none in github-oidc.yaml) are the ones checkov applied.
+    # Exactly the skips the template declares are the ones checkov applied.
     skipped = sorted((c["check_id"], c["resource"].split(".", 1)[1]) for c in report["results"]["skipped_checks"])
     assert skipped == declared
     for logical, resource in template["Resources"].items():
