@@ -17,7 +17,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 name=${LAKEHOUSE_IMAGE_NAME:-localhost/lakehouse-dagster}
-base=localhost/lakehouse-base:bookworm
+# LAKEHOUSE_IMAGE_BASE: a Debian bookworm image to build on instead (CI: docker.io/library/debian:bookworm-slim).
+base=${LAKEHOUSE_IMAGE_BASE:-localhost/lakehouse-base:bookworm}
 
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
@@ -40,7 +41,7 @@ if podman image exists "$image"; then
   exit 0
 fi
 
-if ! podman image exists "$base"; then
+if [ -z "${LAKEHOUSE_IMAGE_BASE:-}" ] && ! podman image exists "$base"; then
   echo "making the Debian bookworm base with mmdebstrap" >&2
   mmdebstrap --quiet --variant=minbase bookworm "$context/base.tar"
   podman import --quiet "$context/base.tar" "$base" >/dev/null
@@ -53,4 +54,6 @@ if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
 fi
 echo "building $image" >&2
 podman build --quiet "$@" --file "$context/Containerfile" "$context" >&2
+# Older builds of this name are superseded: untag them (their shared layers stay, the rest is pruned).
+podman images --format '{{.Repository}}:{{.Tag}}' "$name" | grep -vx "$image" | xargs -r podman rmi >/dev/null 2>&1 || true
 echo "$image"
