@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= ./lakehouse_data
 
-.PHONY: install install-infra-tools run test test-fast test-unit lint dev bench bench-full clean
+.PHONY: install install-infra-tools image image-tools run test test-fast test-unit lint dev bench bench-full clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
@@ -27,6 +27,8 @@ install: $(STAMP)
 	  fi; \
 	fi
 	@$(MAKE) --no-print-directory install-infra-tools
+	@# The Dagster image for AWS, smoke-tested by tests/infra/test_image.py (built once per inputs).
+	@$(MAKE) --no-print-directory image || echo "could not build the Dagster image: the image test will skip"
 
 # The infrastructure linters the tests in tests/infra run (each test skips, saying why, without its tool):
 # asl-validator from npm (pinned in infra/package-lock.json), actionlint built from the Go module proxy,
@@ -61,6 +63,30 @@ $(TOOLS)/checkov-$(CHECKOV_VERSION)/.installed:
 	@($(PYTHON) -m venv $(@D) && $(@D)/bin/pip install --quiet --upgrade pip \
 	  && $(@D)/bin/pip install --quiet checkov==$(CHECKOV_VERSION) && touch $@) \
 	  || echo "could not install checkov: its template test will skip"
+
+# `make image`: the Dagster image for AWS (infra/image/Containerfile), built by infra/image/build.sh with
+# podman from a Debian base made by mmdebstrap (no registry needed), tagged with a hash of its inputs and
+# not rebuilt while they are unchanged. About 2 minutes cold (PyPI downloads; pip's cache is a build
+# cache mount), seconds when only the project's code changed. Needs root: mmdebstrap, and podman's chroot
+# isolation (this VM's container runtime cannot set rlimits). PIP_CERT, if set, is the CA bundle pip uses.
+image: image-tools
+	@if [ "$$(id -u)" != 0 ]; then echo "the Dagster image is built as root (mmdebstrap, podman --isolation chroot)"; exit 1; fi
+	infra/image/build.sh
+
+# Debian's mmdebstrap, podman and buildah, when missing: only as root or with passwordless sudo.
+image-tools:
+	@if ! command -v mmdebstrap >/dev/null || ! command -v podman >/dev/null || ! command -v buildah >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	  else sudo="none"; fi; \
+	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's mmdebstrap, podman and buildah for the Dagster image"; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap podman buildah >/dev/null; \
+	  else \
+	    echo "mmdebstrap, podman or buildah not found (and no apt-get as root or passwordless sudo):" \
+	      "sudo apt-get install -y mmdebstrap podman buildah"; exit 1; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }

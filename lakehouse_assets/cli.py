@@ -63,6 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     deploy_parser.add_argument("--stack", required=True, help="CloudFormation stack name (lowercase)")
     deploy_parser.add_argument("--bucket", required=True, help="artifacts bucket (created if missing)")
     deploy_parser.add_argument("--region", help="AWS region (default: the standard AWS chain)")
+    deploy_parser.add_argument(
+        "--dagster-image", help="also deploy the Dagster ECS stack <stack>-dagster running this image (ECR URI)"
+    )
+    deploy_parser.add_argument(
+        "--dagster-parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Dagster stack parameter (VpcId, PrivateSubnetIds, UiAllowedCidr on the first deploy); repeatable",
+    )
     args = parser.parse_args(argv)
     if getattr(args, "root", None):
         os.environ["LAKEHOUSE_ROOT"] = args.root
@@ -76,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate":
             return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
         if args.command == "deploy":
-            return deploy(args.stack, args.bucket, args.region)
+            return deploy(args.stack, args.bucket, args.region, args.dagster_image, args.dagster_parameter)
         return query(args.sql, args.limit)
     except (FileNotFoundError, ValueError) as error:
         print(f"lakehouse: {error}", file=sys.stderr)
@@ -123,13 +133,26 @@ def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, 
     return 0
 
 
-def deploy(stack: str, bucket: str, region: str | None) -> int:
+def deploy(
+    stack: str,
+    bucket: str,
+    region: str | None,
+    dagster_image: str | None = None,
+    dagster_parameters: list[str] | None = None,
+) -> int:
     """Deploy to AWS (lakehouse_assets.deploy) and print what was uploaded and the stack's outputs."""
     from lakehouse_assets.deploy import DeployError
     from lakehouse_assets.deploy import deploy as deploy_stack
 
+    dagster_parameters = dagster_parameters or []
+    malformed = [item for item in dagster_parameters if "=" not in item]
+    if malformed:
+        print(f"lakehouse deploy: --dagster-parameter takes KEY=VALUE, not {malformed[0]!r}", file=sys.stderr)
+        return 1
+    parameters = dict(item.split("=", 1) for item in dagster_parameters)
     try:
-        print(deploy_stack(stack, bucket, region=region).render())
+        result = deploy_stack(stack, bucket, region=region, dagster_image=dagster_image, dagster_parameters=parameters)
+        print(result.render())
     except DeployError as error:
         print(f"lakehouse deploy: {error}", file=sys.stderr)
         return 1

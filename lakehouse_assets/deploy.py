@@ -19,6 +19,10 @@ against moto. What it does, in order:
    boto3's waiters; values set on an earlier deploy and not given now are kept. A stack with
    nothing to change is not an error. A failure raises `DeployError` with the failed resources'
    reasons from the stack events.
+6. With `dagster_image` (`--dagster-image`), the Dagster stack `<stack>-dagster`
+   (`infra/cloudformation/dagster-ecs.yaml`: ECS services, the run task definition, RDS) is created or
+   updated the same way, its lakehouse parameters taken from the lakehouse stack's outputs and the
+   rest (VpcId, PrivateSubnetIds, UiAllowedCidr on the first deploy) from `dagster_parameters`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 GLUE_SCRIPTS = REPO / "glue_scripts"
 TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
 DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
+DAGSTER_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
+DAGSTER_STACK_SUFFIX = "-dagster"
+# The lakehouse stack's outputs the Dagster stack's parameters come from.
+DAGSTER_INPUTS = ("LakehouseRoot", "GlueDatabase", "EmrApplicationId", "EmrServerlessJobRoleArn")
 
 PACKAGE_KEY = "glue_scripts/lakehouse_glue.zip"
 JOBS_KEY = "glue_scripts/jobs/"
@@ -60,6 +68,7 @@ class DeployResult:
     uploaded: list[str] = field(default_factory=list)
     job_scripts: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    dagster: DeployResult | None = None  # the Dagster stack, when deployed too
 
     def render(self) -> str:
         lines = [f"stack {self.stack}: {self.action} ({self.status})"]
@@ -70,6 +79,9 @@ class DeployResult:
                 "the jobs fail to start until their scripts exist"
             )
         lines += [f"  {name} = {value}" for name, value in sorted(self.outputs.items())]
+        if self.dagster:
+            lines.append(f"stack {self.dagster.stack}: {self.dagster.action} ({self.dagster.status})")
+            lines += [f"  {name} = {value}" for name, value in sorted(self.dagster.outputs.items())]
         return "\n".join(lines)
 
 
@@ -175,6 +187,65 @@ def stack_parameters(
     return parameters
 
 
+def dagster_parameters_from(stack: str, lakehouse_outputs: Mapping[str, str], image: str) -> dict[str, str]:
+    """The Dagster stack's parameters that the lakehouse stack's outputs (and the image) determine."""
+    missing = sorted(set(DAGSTER_INPUTS) - set(lakehouse_outputs))
+    if missing:
+        raise DeployError(f"stack {stack} has no output {', '.join(missing)}: is it a lakehouse stack?")
+    bucket, _, prefix = lakehouse_outputs["LakehouseRoot"].removeprefix("s3://").partition("/")
+    return {
+        "LakehouseStackName": stack,
+        "LakehouseBucket": bucket,
+        "LakehousePrefix": prefix,
+        "GlueDatabaseName": lakehouse_outputs["GlueDatabase"],
+        "EmrApplicationId": lakehouse_outputs["EmrApplicationId"],
+        "EmrServerlessJobRoleArn": lakehouse_outputs["EmrServerlessJobRoleArn"],
+        "ImageUri": image,
+    }
+
+
+def apply_stack(
+    cloudformation: Any,
+    stack: str,
+    template_source: Mapping[str, str],
+    given: Mapping[str, str],
+    waiter_config: Mapping[str, int],
+) -> tuple[str, dict[str, Any]]:
+    """Create or update `stack` and wait for it: ("created" | "updated" | "unchanged", its description)."""
+    summary = cloudformation.get_template_summary(**template_source)
+    defaults = {parameter["ParameterKey"]: parameter.get("DefaultValue") for parameter in summary.get("Parameters", [])}
+
+    existing = describe_stack(cloudformation, stack)
+    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+        raise DeployError(
+            f"stack {stack} is in ROLLBACK_COMPLETE (its creation failed) and cannot be updated: delete it, then deploy"
+        )
+    request = {
+        "StackName": stack,
+        **template_source,
+        "Parameters": stack_parameters(given, existing, defaults),
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": "lakehouse:stack", "Value": stack}],
+    }
+    if existing is None:
+        cloudformation.create_stack(**request, OnFailure="ROLLBACK")
+        action, waiter = "created", "stack_create_complete"
+    else:
+        try:
+            cloudformation.update_stack(**request)
+        except ClientError as error:
+            if "No updates are to be performed" not in error.response.get("Error", {}).get("Message", ""):
+                raise
+            return "unchanged", existing
+        action, waiter = "updated", "stack_update_complete"
+    try:
+        cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig=waiter_config)
+    except WaiterError as error:
+        reasons = "; ".join(failure_reasons(cloudformation, stack)) or str(error)
+        raise DeployError(f"stack {stack} was not {action}: {reasons}") from error
+    return action, describe_stack(cloudformation, stack) or {}
+
+
 def deploy(
     stack: str,
     bucket: str,
@@ -187,8 +258,14 @@ def deploy(
     glue_scripts: Path = GLUE_SCRIPTS,
     poll_seconds: int = 15,
     max_wait_seconds: int = 3600,
+    dagster_image: str | None = None,
+    dagster_parameters: Mapping[str, str] | None = None,
+    dagster_template: Path = DAGSTER_TEMPLATE,
 ) -> DeployResult:
-    """Upload the code and the definition to `bucket`, then create or update `stack` and wait for it."""
+    """Upload the code and the definition to `bucket`, then create or update `stack` and wait for it.
+
+    With `dagster_image`, then the Dagster stack `<stack>-dagster` running that image (step 6).
+    """
     session = boto3.session.Session(region_name=region)
     region = session.region_name
     if not region:
@@ -218,52 +295,30 @@ def deploy(
         "StateMachineDefinitionKey": state_machine_key,
         **(parameters or {}),
     }
-    body = template.read_text()
-    template_source: dict[str, str]
-    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+
+    def source(template: Path) -> dict[str, str]:
+        body = template.read_text()
+        if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+            return {"TemplateBody": body}
         template_key = f"cloudformation/{template.stem}-{hashlib.sha256(body.encode()).hexdigest()[:16]}.yaml"
         upload(template_key, body.encode(), "application/x-yaml")
-        template_source = {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{prefix}{template_key}"}
-    else:
-        template_source = {"TemplateBody": body}
-    summary = cloudformation.get_template_summary(**template_source)
-    defaults = {parameter["ParameterKey"]: parameter.get("DefaultValue") for parameter in summary.get("Parameters", [])}
+        return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{prefix}{template_key}"}
 
-    existing = describe_stack(cloudformation, stack)
-    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-        raise DeployError(
-            f"stack {stack} is in ROLLBACK_COMPLETE (its creation failed) and cannot be updated: delete it, then deploy"
-        )
-    request = {
-        "StackName": stack,
-        **template_source,
-        "Parameters": stack_parameters(given, existing, defaults),
-        "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": "lakehouse:stack", "Value": stack}],
-    }
     waiter_config = {"Delay": poll_seconds, "MaxAttempts": max(1, max_wait_seconds // max(poll_seconds, 1))}
-    if existing is None:
-        cloudformation.create_stack(**request, OnFailure="ROLLBACK")
-        action, waiter = "created", "stack_create_complete"
-    else:
-        try:
-            cloudformation.update_stack(**request)
-        except ClientError as error:
-            if "No updates are to be performed" not in error.response.get("Error", {}).get("Message", ""):
-                raise
-            return DeployResult(
-                stack, "unchanged", existing["StackStatus"], uploaded, [s.name for s in scripts], outputs(existing)
-            )
-        action, waiter = "updated", "stack_update_complete"
-    try:
-        cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig=waiter_config)
-    except WaiterError as error:
-        reasons = "; ".join(failure_reasons(cloudformation, stack)) or str(error)
-        raise DeployError(f"stack {stack} was not {action}: {reasons}") from error
-    described = describe_stack(cloudformation, stack) or {}
-    return DeployResult(
+    action, described = apply_stack(cloudformation, stack, source(template), given, waiter_config)
+    result = DeployResult(
         stack, action, described.get("StackStatus", ""), uploaded, [s.name for s in scripts], outputs(described)
     )
+    if dagster_image:
+        dagster_stack = stack + DAGSTER_STACK_SUFFIX
+        dagster_given = {**dagster_parameters_from(stack, result.outputs, dagster_image), **(dagster_parameters or {})}
+        dagster_action, dagster_described = apply_stack(
+            cloudformation, dagster_stack, source(dagster_template), dagster_given, waiter_config
+        )
+        result.dagster = DeployResult(
+            dagster_stack, dagster_action, dagster_described.get("StackStatus", ""), outputs=outputs(dagster_described)
+        )
+    return result
 
 
 def outputs(stack: dict[str, Any]) -> dict[str, str]:

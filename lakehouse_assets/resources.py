@@ -103,6 +103,21 @@ def default_root() -> str:
     return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
 
 
+def spark_conf() -> dict[str, str]:
+    """The in-process Spark session's settings; without the cached jars, only away from local execution.
+
+    Under `LAKEHOUSE_EXECUTION=glue` or `emr_serverless` the Spark steps run on AWS and the Dagster
+    image (infra/image) has neither a JVM nor the jars: the code location must still load there. An
+    asset that starts an in-process session anyway fails when it starts it, saying why.
+    """
+    try:
+        return local_spark_conf()
+    except FileNotFoundError:
+        if os.environ.get("LAKEHOUSE_EXECUTION", "local") == "local":
+            raise
+        return {}
+
+
 def local_resources(root: str | None = None) -> dict[str, Any]:
     return {
         "lakehouse": LakehouseResource(
@@ -110,7 +125,7 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
             rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
             rejection_max_share=float(os.environ.get("LAKEHOUSE_REJECTION_MAX_SHARE", DEFAULT_REJECTION_MAX_SHARE)),
         ),
-        "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+        "pyspark": LazyPySparkResource(spark_config=spark_conf()),
         # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.
         "execution": execution_from_environment(),
         "catalog": catalog_resource(),

@@ -211,3 +211,122 @@ def test_lakehouse_deploy_without_a_region_says_so(
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     assert main(["deploy", "--stack", names["stack"], "--bucket", names["bucket"]]) == 1
     assert "no AWS region" in capsys.readouterr().err
+
+
+# --- the Dagster stack (--dagster-image) -----------------------------------------------------------
+
+# A lakehouse stack that moto creates whole, with the outputs the Dagster stack's parameters come from.
+LAKEHOUSE_WITH_OUTPUTS = (
+    MINIMAL_TEMPLATE
+    + """
+Outputs:
+  LakehouseRoot: {Value: s3://acme-lakehouse-data/lakehouse}
+  GlueDatabase: {Value: lakehouse}
+  EmrApplicationId: {Value: 00fabcdefghij123}
+  EmrServerlessJobRoleArn: {Value: arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC}
+"""
+)
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lh-dagster:{tag}"
+
+
+def dagster_stand_in(tmp_path: Path) -> Path:
+    """dagster-ecs.yaml's parameters exactly, around one resource moto implements.
+
+    moto's CloudFormation cannot create the real template (no Secrets Manager secret, no RDS
+    endpoint attribute); the parameters are what deploy decides, and they are the real ones.
+    """
+    from lakehouse_assets.deploy import DAGSTER_TEMPLATE
+    from tests.infra.test_cloudformation import load_template
+
+    parameters = load_template(DAGSTER_TEMPLATE)["Parameters"]
+    declared = {name: {key: p[key] for key in ("Type", "Default") if key in p} for name, p in parameters.items()}
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": declared,
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"UiUrl": {"Value": "http://internal-lh-ui.example"}},
+    }
+    path = tmp_path / "dagster-ecs.yaml"
+    path.write_text(json.dumps(template))
+    return path
+
+
+def test_the_dagster_stack_gets_the_lakehouse_outputs_and_keeps_its_network(
+    names: dict[str, str], tmp_path: Path
+) -> None:
+    lakehouse = tmp_path / "lakehouse.yaml"
+    lakehouse.write_text(LAKEHOUSE_WITH_OUTPUTS)
+    ec2 = boto3.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    subnets = sorted(
+        s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    )[:2]
+    network = {"VpcId": vpc, "PrivateSubnetIds": ",".join(subnets), "UiAllowedCidr": "10.20.0.0/16"}
+    template = dagster_stand_in(tmp_path)
+
+    first = run_deploy(
+        names, template=lakehouse, dagster_image=IMAGE.format(tag="a1"), dagster_parameters=network,
+        dagster_template=template,
+    )  # fmt: skip
+    assert first.dagster is not None
+    assert (first.dagster.stack, first.dagster.action, first.dagster.status) == (
+        f"{names['stack']}-dagster",
+        "created",
+        "CREATE_COMPLETE",
+    )
+    assert first.dagster.outputs == {"UiUrl": "http://internal-lh-ui.example"}
+    assert f"stack {names['stack']}-dagster: created (CREATE_COMPLETE)" in first.render()
+    expected = {
+        "LakehouseStackName": names["stack"],
+        "LakehouseBucket": "acme-lakehouse-data",
+        "LakehousePrefix": "lakehouse",
+        "GlueDatabaseName": "lakehouse",
+        "EmrApplicationId": "00fabcdefghij123",
+        "EmrServerlessJobRoleArn": "arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC",
+        "ImageUri": IMAGE.format(tag="a1"),
+        **network,
+    }
+    parameters = stack_parameters(f"{names['stack']}-dagster")
+    # moto reports a List<...> parameter as Python's repr of the list it parsed from "a,b".
+    assert parameters.pop("PrivateSubnetIds") == str(subnets)
+    assert {key: parameters[key] for key in expected if key != "PrivateSubnetIds"} == {
+        key: value for key, value in expected.items() if key != "PrivateSubnetIds"
+    }
+
+    # A new image, the network not given again: kept from the first deploy.
+    second = run_deploy(names, template=lakehouse, dagster_image=IMAGE.format(tag="b2"), dagster_template=template)
+    assert second.dagster is not None and second.dagster.action == "updated"
+    parameters = stack_parameters(f"{names['stack']}-dagster")
+    assert parameters.pop("PrivateSubnetIds") == str(subnets)
+    assert {key: parameters[key] for key in expected if key != "PrivateSubnetIds"} == {
+        **{key: value for key, value in expected.items() if key != "PrivateSubnetIds"},
+        "ImageUri": IMAGE.format(tag="b2"),
+    }
+
+
+def test_without_an_image_no_dagster_stack(names: dict[str, str], tmp_path: Path) -> None:
+    lakehouse = tmp_path / "lakehouse.yaml"
+    lakehouse.write_text(LAKEHOUSE_WITH_OUTPUTS)
+    result = run_deploy(names, template=lakehouse)
+    assert result.dagster is None
+    stacks = boto3.client("cloudformation").describe_stacks()["Stacks"]
+    assert f"{names['stack']}-dagster" not in {s["StackName"] for s in stacks}
+
+
+def test_a_stack_without_the_lakehouse_outputs_is_refused(names: dict[str, str], tmp_path: Path) -> None:
+    from lakehouse_assets.deploy import DeployError
+
+    template = tmp_path / "minimal.yaml"
+    template.write_text(MINIMAL_TEMPLATE)
+    with pytest.raises(DeployError, match="has no output EmrApplicationId, EmrServerlessJobRoleArn, GlueDatabase"):
+        run_deploy(names, template=template, dagster_image=IMAGE.format(tag="a1"))
+
+
+def test_lakehouse_deploy_refuses_a_malformed_dagster_parameter(
+    names: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lakehouse_assets.cli import main
+
+    argv = ["deploy", "--stack", names["stack"], "--bucket", names["bucket"], "--region", "us-east-1"]
+    assert main([*argv, "--dagster-image", IMAGE.format(tag="a1"), "--dagster-parameter", "VpcId"]) == 1
+    assert "--dagster-parameter takes KEY=VALUE, not 'VpcId'" in capsys.readouterr().err

@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.test_cloudformation import OIDC_TEMPLATE, TEMPLATE, as_list, load_template, resources, sub_text
+from tests.infra.test_cloudformation import (
+    ECS_TEMPLATE,
+    OIDC_TEMPLATE,
+    TEMPLATE,
+    as_list,
+    load_template,
+    resources,
+    sub_text,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
@@ -44,11 +52,19 @@ DEPLOY_CALLS = {
     "cloudformation:CreateStack",
     "cloudformation:UpdateStack",
     "cloudformation:TagResource",  # the stack's lakehouse:stack tag
+    # deploy.yml pushes the Dagster image (podman push) after checking for its tag (batch-get-image).
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
 }
 
-# For each resource type of lakehouse.yaml, the calls the deploy role cannot do without (create, read,
-# update, delete, tag). A new resource type in lakehouse.yaml fails the test until it is added here and
-# to the role.
+# For each resource type of lakehouse.yaml and dagster-ecs.yaml, the calls the deploy role cannot do
+# without (create, read, update, delete, tag). A new resource type in either template fails the test
+# until it is added here and to the role.
 REQUIRED_PER_TYPE = {
     "AWS::S3::Bucket": {
         "s3:CreateBucket",
@@ -127,6 +143,87 @@ REQUIRED_PER_TYPE = {
         "events:TagResource",
         "iam:PassRole",
     },
+    # dagster-ecs.yaml
+    "AWS::ECS::Cluster": {"ecs:CreateCluster", "ecs:DescribeClusters", "ecs:DeleteCluster", "ecs:TagResource"},
+    "AWS::ECS::TaskDefinition": {
+        "ecs:RegisterTaskDefinition",
+        "ecs:DescribeTaskDefinition",
+        "ecs:DeregisterTaskDefinition",
+        "ecs:TagResource",
+        "iam:PassRole",
+    },
+    "AWS::ECS::Service": {
+        "ecs:CreateService",
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "ecs:DeleteService",
+        "ecs:TagResource",
+    },
+    "AWS::SecretsManager::Secret": {
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetRandomPassword",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:TagResource",
+    },
+    "AWS::SecretsManager::SecretTargetAttachment": {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "rds:DescribeDBInstances",
+    },
+    "AWS::RDS::DBSubnetGroup": {
+        "rds:CreateDBSubnetGroup",
+        "rds:DescribeDBSubnetGroups",
+        "rds:ModifyDBSubnetGroup",
+        "rds:DeleteDBSubnetGroup",
+        "rds:AddTagsToResource",
+    },
+    "AWS::RDS::DBInstance": {
+        "rds:CreateDBInstance",
+        "rds:DescribeDBInstances",
+        "rds:ModifyDBInstance",
+        "rds:DeleteDBInstance",
+        "rds:AddTagsToResource",
+    },
+    "AWS::EC2::SecurityGroup": {
+        "ec2:CreateSecurityGroup",
+        "ec2:DescribeSecurityGroups",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:CreateTags",
+    },
+    "AWS::EC2::SecurityGroupIngress": {
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:DescribeSecurityGroupRules",
+    },
+    "AWS::EC2::SecurityGroupEgress": {
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DescribeSecurityGroupRules",
+    },
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": {
+        "elasticloadbalancing:CreateLoadBalancer",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:ModifyLoadBalancerAttributes",
+        "elasticloadbalancing:DeleteLoadBalancer",
+        "elasticloadbalancing:AddTags",
+    },
+    "AWS::ElasticLoadBalancingV2::TargetGroup": {
+        "elasticloadbalancing:CreateTargetGroup",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:ModifyTargetGroupAttributes",
+        "elasticloadbalancing:DeleteTargetGroup",
+        "elasticloadbalancing:AddTags",
+    },
+    "AWS::ElasticLoadBalancingV2::Listener": {
+        "elasticloadbalancing:CreateListener",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:DeleteListener",
+    },
 }
 
 # Actions without resource-level permissions, granted on Resource "*" (justified in the policy's metadata).
@@ -137,6 +234,25 @@ WILDCARD_RESOURCE_ACTIONS = {
     "lakeformation:DescribeResource",
     "lakeformation:ListResources",
     "lakeformation:DescribeLakeFormationIdentityCenterConfiguration",
+    "ecr:GetAuthorizationToken",
+    "ecs:DeregisterTaskDefinition",
+    "ecs:DescribeTaskDefinition",
+    "secretsmanager:GetRandomPassword",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeAccountAttributes",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTags",
+    "rds:DescribeDBEngineVersions",
+    "rds:DescribeEvents",
 }
 
 # Actions that have resource types, but are called in a form that names none, so IAM authorizes them only on
@@ -156,6 +272,7 @@ SAMPLE = {
     "ArtifactsKeyPrefix": "",
     "LakehouseBucketName": "acme-lakehouse-data",
     "GlueDatabaseName": "lakehouse",
+    "DagsterVpcId": "vpc-0123456789abcdef0",
 }
 LONGEST = {
     **SAMPLE,
@@ -166,6 +283,7 @@ LONGEST = {
     "ArtifactsKeyPrefix": "p" * 100 + "/",
     "LakehouseBucketName": "b" * 63,
     "GlueDatabaseName": "d" * 255,
+    "DagsterVpcId": "vpc-" + "f" * 17,
 }
 # IAM's limit for a customer managed policy, in characters without whitespace.
 MANAGED_POLICY_LIMIT = 6144
@@ -179,6 +297,11 @@ def oidc() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def lakehouse() -> dict[str, Any]:
     return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def dagster() -> dict[str, Any]:
+    return load_template(ECS_TEMPLATE)
 
 
 def render(value: Any, values: dict[str, str], branch: int = 1) -> Any:
@@ -306,9 +429,9 @@ def test_the_oidc_provider_is_created_unless_an_existing_one_is_given(oidc: dict
 
 
 def test_every_action_is_one_deploy_or_a_handler_of_the_stacks_resource_types_calls(
-    oidc: dict[str, Any], lakehouse: dict[str, Any]
+    oidc: dict[str, Any], lakehouse: dict[str, Any], dagster: dict[str, Any]
 ) -> None:
-    kinds = {resource["Type"] for resource in lakehouse["Resources"].values()}
+    kinds = {resource["Type"] for template in (lakehouse, dagster) for resource in template["Resources"].values()}
     assert kinds == set(REQUIRED_PER_TYPE), "a resource type was added or removed: update the deploy role"
     called = set(DEPLOY_CALLS)
     for kind in kinds:
@@ -371,12 +494,16 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(oidc:
     assert create["Condition"] == {"StringEquals": {"aws:RequestTag/lakehouse:stack": {"Ref": "LakehouseStackName"}}}
 
 
-def test_roles_are_passed_only_to_their_services(oidc: dict[str, Any], lakehouse: dict[str, Any]) -> None:
-    (passing,) = [s for _, s in statements(oidc) if "iam:PassRole" in as_list(s["Action"])]
-    assert passing["Action"] == "iam:PassRole"
-    services = passing["Condition"]["StringEquals"]["iam:PassedToService"]
+def test_roles_are_passed_only_to_their_services(
+    oidc: dict[str, Any], lakehouse: dict[str, Any], dagster: dict[str, Any]
+) -> None:
+    passing = {s["Sid"]: s for _, s in statements(oidc) if "iam:PassRole" in as_list(s["Action"])}
+    assert sorted(passing) == ["PassTheDagsterStacksRolesToEcsTasks", "PassTheStacksRolesToTheirServices"]
+    assert all(s["Action"] == "iam:PassRole" for s in passing.values())
+    lakehouse_roles = passing["PassTheStacksRolesToTheirServices"]
+    services = lakehouse_roles["Condition"]["StringEquals"]["iam:PassedToService"]
     assert sorted(services) == ["events.amazonaws.com", "glue.amazonaws.com", "states.amazonaws.com"]
-    passed = sorted(sub_text(arn).rsplit(":role/", 1)[1] for arn in passing["Resource"])
+    passed = sorted(sub_text(arn).rsplit(":role/", 1)[1] for arn in lakehouse_roles["Resource"])
     assert passed == [
         "${LakehouseStackName}-EventsRole-*",
         "${LakehouseStackName}-GlueJobRole-*",
@@ -390,6 +517,18 @@ def test_roles_are_passed_only_to_their_services(oidc: dict[str, Any], lakehouse
     }
     for role, references in users.items():
         assert all(reference == {"Fn::GetAtt": [role, "Arn"]} for reference in references), role
+
+    # The Dagster stack's three roles, to ECS tasks only: exactly the roles its task definitions take.
+    dagster_roles = passing["PassTheDagsterStacksRolesToEcsTasks"]
+    assert dagster_roles["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    passed = sorted(sub_text(arn).rsplit(":role/", 1)[1] for arn in dagster_roles["Resource"])
+    taken = {
+        reference["Fn::GetAtt"][0]
+        for definition in resources(dagster, "AWS::ECS::TaskDefinition").values()
+        for reference in (definition["Properties"]["ExecutionRoleArn"], definition["Properties"]["TaskRoleArn"])
+    }
+    assert passed == sorted(f"${{LakehouseStackName}}-dagster-{role}-*" for role in taken)
+    assert sorted(taken) == sorted(resources(dagster, "AWS::IAM::Role"))
 
 
 def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], lakehouse: dict[str, Any]) -> None:
@@ -429,8 +568,41 @@ def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], l
     assert covered(":stack/${LakehouseStackName}/*")
 
 
+def test_names_are_the_ones_the_dagster_template_gives(oidc: dict[str, Any], dagster: dict[str, Any]) -> None:
+    """The Dagster stack is <stack>-dagster (deploy.py): its resources' names, as the role names them."""
+    from lakehouse_assets.deploy import DAGSTER_STACK_SUFFIX
+
+    assert DAGSTER_STACK_SUFFIX == "-dagster"
+    arns = [sub_text(arn) for _, s in statements(oidc) for arn in as_list(s["Resource"]) if arn != "*"]
+
+    def covered(suffix: str) -> bool:
+        name = suffix.replace("${AWS::StackName}", "${LakehouseStackName}-dagster")
+        return any(arn.endswith(name) for arn in arns)
+
+    props = {name: r["Properties"] for name, r in dagster["Resources"].items()}
+    assert covered(":cluster/" + sub_text(props["Cluster"]["ClusterName"]))
+    assert covered(":log-group:" + sub_text(props["LogGroup"]["LogGroupName"]))
+    assert covered(":secret:" + sub_text(props["DbSecret"]["Name"]) + "-*")
+    assert covered(":db:" + sub_text(props["Db"]["DBInstanceIdentifier"]))
+    assert covered(":subgrp:" + sub_text(props["DbSubnetGroup"]["DBSubnetGroupName"]))
+    assert covered(":loadbalancer/app/" + sub_text(props["LoadBalancer"]["Name"]) + "/*")
+    assert covered(":targetgroup/" + sub_text(props["WebserverTargetGroup"]["Name"]) + "/*")
+    assert covered(":service/${AWS::StackName}/*")
+    families = [sub_text(d["Family"]) for d in props.values() if "Family" in d]
+    assert families == ["${AWS::StackName}-webserver", "${AWS::StackName}-daemon", "${AWS::StackName}-run"]
+    assert covered(":task-definition/${AWS::StackName}-*:*")
+    assert covered(":stack/${AWS::StackName}/*")
+    for logical in resources(dagster, "AWS::IAM::Role"):
+        assert covered(f":role/${{AWS::StackName}}-{logical}-*"), logical
+    # The security groups' ids are generated: their changes are held to the Dagster VPC.
+    (change,) = [s for _, s in statements(oidc) if s["Sid"] == "ChangeSecurityGroupsOfTheDagsterVpc"]
+    assert render(change["Condition"], SAMPLE) == {
+        "ArnEquals": {"ec2:Vpc": "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-0123456789abcdef0"}
+    }
+
+
 def test_the_stack_name_is_short_enough_for_untruncated_generated_names(
-    oidc: dict[str, Any], lakehouse: dict[str, Any]
+    oidc: dict[str, Any], lakehouse: dict[str, Any], dagster: dict[str, Any]
 ) -> None:
     pattern = oidc["Parameters"]["LakehouseStackName"]["AllowedPattern"]
     assert re.fullmatch(pattern, "s" * 25) and not re.fullmatch(pattern, "s" * 26)
@@ -438,6 +610,12 @@ def test_the_stack_name_is_short_enough_for_untruncated_generated_names(
     longest_role = max(resources(lakehouse, "AWS::IAM::Role"), key=len)
     assert len(f"{'s' * 25}-{longest_role}-{'X' * 13}") <= 64  # IAM's limit for a role name
     assert len(f"{'s' * 25}-123456789012-ap-southeast-3") <= 63  # S3's, for the generated bucket name
+    longest_dagster_role = max(resources(dagster, "AWS::IAM::Role"), key=len)
+    assert len(f"{'s' * 25}-dagster-{longest_dagster_role}-{'X' * 13}") <= 64
+    # Load balancer and target group names are at most 32 characters.
+    for logical in ("LoadBalancer", "WebserverTargetGroup"):
+        name = sub_text(dagster["Resources"][logical]["Properties"]["Name"])
+        assert len(name.replace("${LakehouseStackName}", "s" * 25)) <= 32, logical
 
 
 # --- wiring ------------------------------------------------------------------------------------------
@@ -446,7 +624,13 @@ def test_the_stack_name_is_short_enough_for_untruncated_generated_names(
 def test_outputs_are_exactly_the_variables_deploy_yml_reads(oidc: dict[str, Any]) -> None:
     workflow = DEPLOY_WORKFLOW.read_text()
     read = set(re.findall(r"\bvars\.([A-Z_]+)", workflow))
-    assert read == {"AWS_DEPLOY_ROLE_ARN", "AWS_REGION", "LAKEHOUSE_STACK", "LAKEHOUSE_ARTIFACTS_BUCKET"}
+    assert read == {
+        "AWS_DEPLOY_ROLE_ARN",
+        "AWS_REGION",
+        "LAKEHOUSE_STACK",
+        "LAKEHOUSE_ARTIFACTS_BUCKET",
+        "LAKEHOUSE_ECR_REPOSITORY",
+    }
     outputs = {
         match.group(1): name
         for name, output in oidc["Outputs"].items()
@@ -463,11 +647,15 @@ def test_outputs_are_exactly_the_variables_deploy_yml_reads(oidc: dict[str, Any]
     assert oidc["Outputs"][outputs["AWS_REGION"]]["Value"] == {"Ref": "AWS::Region"}
     assert oidc["Outputs"][outputs["LAKEHOUSE_STACK"]]["Value"] == {"Ref": "LakehouseStackName"}
     assert oidc["Outputs"][outputs["LAKEHOUSE_ARTIFACTS_BUCKET"]]["Value"] == {"Ref": "ArtifactsBucket"}
+    assert oidc["Outputs"][outputs["LAKEHOUSE_ECR_REPOSITORY"]]["Value"] == {"Ref": "DagsterImageRepository"}
 
 
 def test_the_policies_are_attached_to_the_role_and_fit_iams_size_limit(oidc: dict[str, Any]) -> None:
     assert sorted(policies(oidc)) == [
         "DeployArtifactsAndStackPolicy",
+        "DeployDagsterComputePolicy",
+        "DeployDagsterNetworkPolicy",
+        "DeployImagePolicy",
         "DeployStackDataPolicy",
         "DeployStackPipelinePolicy",
         "DeployStackRolesPolicy",
