@@ -6,26 +6,35 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= ./lakehouse_data
 
-.PHONY: install install-infra-tools image image-tools run test test-fast test-unit lint dev bench bench-full clean
+.PHONY: install install-test install-infra-tools image image-tools run test test-fast test-unit lint dev bench bench-full clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
 	@# The JVM class archive (faster Spark starts; built once per JDK and pyspark, about a minute).
 	@$(BIN)/python -m lakehouse_assets.spark_class_archive >/dev/null || echo "Spark starts without the class archive"
-	@# The browser tests (tests/lakehouse_assets/test_ui.py) drive Debian's chromium; they skip without it.
-	@if [ -z "$$LAKEHOUSE_CHROMIUM" ] && ! command -v chromium >/dev/null; then \
+
+# What only the tests need: Debian's chromium (browser tests) and PostgreSQL server (instance storage
+# tests), the infrastructure linters and the Dagster image. Each is installed once; without it, its
+# tests skip and say why. `make run` installs none of it.
+APT_TEST_PACKAGES := chromium:chromium postgresql:/usr/lib/postgresql/*/bin/initdb
+
+install-test: install
+	@for entry in $(APT_TEST_PACKAGES); do \
+	  package=$${entry%%:*}; probe=$${entry#*:}; \
+	  if command -v "$$probe" >/dev/null || ls $$probe >/dev/null 2>&1; then continue; fi; \
+	  if [ "$$package" = chromium ] && [ -n "$$LAKEHOUSE_CHROMIUM" ]; then continue; fi; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"; \
 	  else sudo="none"; fi; \
 	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
-	      || echo "could not install chromium: the browser tests will skip"; \
+	    echo "installing Debian's $$package for the tests"; \
+	    ($$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$package >/dev/null) \
+	      || echo "could not install $$package: its tests will skip"; \
 	  else \
-	    echo "chromium not found (and no apt-get as root or passwordless sudo): the browser tests will skip;" \
-	      "install it with 'sudo apt-get install -y chromium' or set LAKEHOUSE_CHROMIUM"; \
+	    echo "$$package not found (and no apt-get as root or passwordless sudo): its tests will skip;" \
+	      "install it with 'sudo apt-get install -y $$package'"; \
 	  fi; \
-	fi
+	done
 	@$(MAKE) --no-print-directory install-infra-tools
 	@# The Dagster image for AWS, smoke-tested by tests/infra/test_image.py (built once per inputs).
 	@$(MAKE) --no-print-directory image || echo "could not build the Dagster image: the image test will skip"
@@ -106,14 +115,14 @@ run: install
 # slowest tiers first; the 25 slowest tests are printed.
 PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 
-test: install
+test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_PARALLEL)
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e"
 
-test-unit: install
+test-unit: install-test
 	$(BIN)/pytest -m unit --durations=10
 
 lint: install
