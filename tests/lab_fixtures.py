@@ -168,6 +168,7 @@ def lakehouse_dev(lab_lakehouse: LabLakehouse, tmp_path_factory: pytest.TempPath
         "DAGSTER_HOME": str(lab_lakehouse.home),
         "LAKEHOUSE_ROOT": lab_lakehouse.root,
         "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
+        "LAKEHOUSE_MAX_CONCURRENT_RUNS": "2",
         POSTGRES_URL_VARIABLE: lab_lakehouse.postgres_url,
     }
     log = tmp_path_factory.mktemp("dev") / "lakehouse_dev.log"

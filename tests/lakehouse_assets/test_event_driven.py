@@ -1,9 +1,7 @@
 """Event-driven operation end to end: `lakehouse dev` (webserver + daemon + code server) on a moto S3
-root holding the loaded lab data, its instance on PostgreSQL; a new day's delivery is uploaded: the
-landing sensor and the automation sensor must bring every row to the processed tables and every file
-to the archive. At the same moment the whole job is launched as the UI's button does, so daemon-
-launched runs from three sources (sensor, UI, automation) race for the same tables: the table locks
-must never have two holders, and the tables must end as after one delivery.
+root holding the loaded lab data, its instance on PostgreSQL; a new day's delivery is uploaded, and
+nothing else: the landing sensor and the automation sensor must bring every row to the processed
+tables and every file to the archive, with no manual launch, the table locks never held twice.
 """
 
 from __future__ import annotations
@@ -15,8 +13,8 @@ from dagster import DagsterRunStatus, RunsFilter
 from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
-from tests.dagster_runs import LAUNCH_JOB, UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
-from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, graphql, wait_for
+from tests.dagster_runs import UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
+from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for
 from tests.postgres_fixtures import PostgresServer
 from tests.processes import listening_addresses
 from tests.s3_fixtures import secret_leaks
@@ -47,7 +45,7 @@ DELIVERY = {
 NEW_ROWS = {"products": 1, "orders": 3, "order_items": 5}
 
 
-def test_a_dropped_delivery_flows_to_processed_and_archive_while_a_run_from_the_ui_races_it(
+def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch(
     lab_lakehouse: LabLakehouse, lakehouse_dev: LakehouseDev, s3_spark: SparkSession, postgres_server: PostgresServer
 ) -> None:
     store, log = lab_lakehouse.store, lakehouse_dev.log
@@ -61,8 +59,6 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_while_a_run_from_the_
         started = time.monotonic()
         for key, text in DELIVERY.items():
             store.write_bytes(f"landing/{key}", text.encode())
-        launched = graphql(lakehouse_dev.base_url, LAUNCH_JOB)["data"]["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
 
         def settled() -> bool:
             new_archived = {o.key for o in store.list("archived")} - archived_before
@@ -79,8 +75,7 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_while_a_run_from_the_
     counts = {name: read_table(s3_spark, store.spark_path(f"processed/{name}")).count() for name in LAB_ROWS}
     assert counts == {name: LAB_ROWS[name] + NEW_ROWS[name] for name in LAB_ROWS}
     assert runs, "no runs were launched"
-    triggers = {run.tags.get("lakehouse/trigger", "ui") for run in runs}
-    assert {"landing_files_sensor", "ui"} <= triggers <= {"landing_files_sensor", "automation", "ui"}, triggers
+    assert {run.tags.get("lakehouse/trigger") for run in runs} <= {"landing_files_sensor", "automation"}
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), errors
     assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
     assert_one_holder_at_a_time(holds)

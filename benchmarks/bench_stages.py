@@ -1,0 +1,95 @@
+"""Time each stage of the pipeline on the lab data, and count its Spark jobs: no Dagster, one process.
+
+Usage: `.venv/bin/python benchmarks/bench_stages.py [--test-settings] [--no-class-archive]`.
+Lands the lab data into a temporary folder root, starts Spark with `local_spark_conf()` (the
+settings `lakehouse run` uses; `--test-settings` adds the tests' small-data settings), then calls
+the same step functions the Dagster assets call (ingest, process, the processed checks, analytics
+and their reconciliation, archive) in `lakehouse_job`'s order. Each part runs under a Spark job
+group, so the Spark jobs it started are counted. Prints a Markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LAB = REPO / "data" / "lab_apr_2025" / "csv"
+ORDER = ("products", "orders", "order_items")
+
+
+def land_lab_data(root: Path) -> None:
+    for dataset in ORDER:
+        target = root / "landing" / dataset
+        target.mkdir(parents=True)
+        sources = [LAB / "products.csv"] if dataset == "products" else sorted((LAB / dataset).glob("*.csv"))
+        for source in sources:
+            shutil.copy(source, target / source.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--test-settings", action="store_true", help="add the tests' small-data Spark settings")
+    parser.add_argument("--no-class-archive", action="store_true", help="start the JVM without the CDS archive")
+    args = parser.parse_args()
+    if args.no_class_archive:
+        os.environ["LAKEHOUSE_JVM_ARCHIVE"] = "off"
+
+    from pyspark.sql import SparkSession
+
+    from lakehouse_assets.spark_config import local_spark_conf
+
+    started = time.perf_counter()
+    conf = local_spark_conf()
+    if args.test_settings:
+        from tests.spark_settings import SMALL_DATA_SETTINGS
+
+        conf |= SMALL_DATA_SETTINGS
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    rows = [("Spark session start", time.perf_counter() - started, 0)]
+
+    from glue_scripts import analytics, jobs, quality
+    from glue_scripts.contracts import CONTRACTS
+    from glue_scripts.storage import LocalStore
+
+    context = spark.sparkContext
+    with tempfile.TemporaryDirectory() as folder:
+        land_lab_data(Path(folder))
+        store, now = LocalStore(folder), datetime.now(UTC)
+        contracts = [CONTRACTS[name] for name in ORDER]
+
+        def part(name: str, step: Callable[[], object]) -> None:
+            context.setJobGroup(name, name)
+            begun = time.perf_counter()
+            step()
+            jobs_started = len(context.statusTracker().getJobIdsForGroup(name))
+            rows.append((name, time.perf_counter() - begun, jobs_started))
+
+        for contract in contracts:
+            part(f"ingest {contract.name}", lambda c=contract: jobs.ingest_step(spark, store, c, "bench", now))
+        for contract in contracts:
+            part(f"process {contract.name}", lambda c=contract: jobs.process_step(spark, store, c, "bench", now))
+            part(f"checks {contract.name}", lambda c=contract: quality.check_results(spark, store, c, 0.05, 0.5))
+        for name in analytics.ANALYTICS_TABLES:
+            part(f"analytics {name}", lambda n=name: analytics.build_table(spark, store, n))
+            part(f"reconcile {name}", lambda n=name: analytics.reconcile_table(spark, store, n))
+        part("archive", lambda: jobs.archive_step(spark, store, contracts, "bench", now))
+    total = time.perf_counter() - started
+    print("| part | seconds | Spark jobs |\n| --- | --- | --- |")
+    for name, seconds, count in rows:
+        print(f"| {name} | {seconds:.1f} | {count} |")
+    print(f"| whole (session start included) | {total:.1f} | {sum(count for _, _, count in rows)} |")
+
+
+if __name__ == "__main__":
+    main()
