@@ -23,7 +23,6 @@ finds the files the first took already accounted for.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
@@ -32,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, Definitions, RunsFilter
+
+from lakehouse_assets.table_locks import file_lock
 
 DEFAULT_DAGSTER_HOME = ".dagster"
 POSTGRES_URL_VARIABLE = "LAKEHOUSE_POSTGRES_URL"
@@ -210,13 +211,9 @@ CLI_RUN_LOCK = "lakehouse-run.lock"
 @contextmanager
 def cli_run_lock(home: Path) -> Iterator[None]:
     """Hold the instance's `lakehouse run` lock; a second `lakehouse run` waits here, and says so."""
-    with (home / CLI_RUN_LOCK).open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"lakehouse run: another `lakehouse run` on {home} is running; waiting for it", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def waiting(_: str) -> None:
+        print(f"lakehouse run: another `lakehouse run` on {home} is running; waiting for it", file=sys.stderr)
+
+    with file_lock(home, CLI_RUN_LOCK.removesuffix(".lock"), waiting):
+        yield

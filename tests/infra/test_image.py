@@ -30,6 +30,8 @@ import boto3
 import pytest
 import yaml
 
+from tests.lab_fixtures import graphql as webserver_graphql
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "infra" / "image"
 BUILD = IMAGE_DIR / "build.sh"
@@ -154,13 +156,7 @@ def postgres() -> Iterator[dict[str, str]]:
 
 
 def graphql(port: int, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["data"]
+    return webserver_graphql(f"http://127.0.0.1:{port}", query)["data"]
 
 
 DAEMON_HEALTH = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy lastHeartbeatTime } } } }"
