@@ -1,6 +1,7 @@
 """Time each stage of the pipeline on the lab data, and count its Spark jobs: no Dagster, one process.
 
-Usage: `.venv/bin/python benchmarks/bench_stages.py [--test-settings] [--no-class-archive]`.
+Usage: `.venv/bin/python benchmarks/bench_stages.py [--test-settings] [--no-class-archive] [--tiny]
+[--conf KEY=VALUE ...]`.
 Lands the lab data into a temporary folder root, starts Spark with `local_spark_conf()` (the
 settings `lakehouse run` uses; `--test-settings` adds the tests' small-data settings), then calls
 the same step functions the Dagster assets call (ingest, process, the processed checks, analytics
@@ -33,10 +34,39 @@ def land_lab_data(root: Path) -> None:
             shutil.copy(source, target / source.name)
 
 
+TINY_DELIVERY = {
+    "products/products.csv": "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n",
+    "orders/2025-04-01.csv": (
+        "order_num,order_id,user_id,order_timestamp,total_amount,date\n1,11,5,2025-04-01T10:00:00,2.50,2025-04-01\n"
+    ),
+    "orders/2025-04-02.csv": (
+        "order_num,order_id,user_id,order_timestamp,total_amount,date\n1,12,5,2025-04-02T10:00:00,3.50,2025-04-02\n"
+    ),
+    "order_items/2025-04-01.csv": (
+        "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+        "101,11,5,,1,1,0,2025-04-01T10:00:00,2025-04-01\n"
+    ),
+    "order_items/2025-04-02.csv": (
+        "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
+        "102,12,5,,2,1,0,2025-04-02T10:00:00,2025-04-02\n"
+    ),
+}
+
+
+def land_tiny_delivery(root: Path) -> None:
+    """Five files of one or two rows: what a test's pipeline run costs, all fixed costs."""
+    for key, text in TINY_DELIVERY.items():
+        target = root / "landing" / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--test-settings", action="store_true", help="add the tests' small-data Spark settings")
     parser.add_argument("--no-class-archive", action="store_true", help="start the JVM without the CDS archive")
+    parser.add_argument("--tiny", action="store_true", help="five files of one or two rows instead of the lab data")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="one more Spark setting")
     args = parser.parse_args()
     if args.no_class_archive:
         os.environ["LAKEHOUSE_JVM_ARCHIVE"] = "off"
@@ -51,6 +81,7 @@ def main() -> None:
         from tests.spark_settings import SMALL_DATA_SETTINGS
 
         conf |= SMALL_DATA_SETTINGS
+    conf |= dict(setting.split("=", 1) for setting in args.conf)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -64,7 +95,10 @@ def main() -> None:
 
     context = spark.sparkContext
     with tempfile.TemporaryDirectory() as folder:
-        land_lab_data(Path(folder))
+        if args.tiny:
+            land_tiny_delivery(Path(folder))
+        else:
+            land_lab_data(Path(folder))
         store, now = LocalStore(folder), datetime.now(UTC)
         contracts = [CONTRACTS[name] for name in ORDER]
 

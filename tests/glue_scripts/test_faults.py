@@ -2,11 +2,13 @@
 
 The crashed run stops at a named failpoint (`glue_scripts.failpoints`). Most points are injected in
 this process on the shared Spark session: the hook raises there (`InjectedCrash`, which no stage
-catches), leaving the tables, the ledger and the files as a crash at that moment would. Two are
+catches), leaving the tables, the ledger and the files as a crash at that moment would. They are crashed in
+turn on one root, in pipeline order: each run recovers from the previous crash on its way to the
+next point (a crash during recovery, as a flaky machine would cause). Two are
 real crashes: a process of its own (`fault_driver`, its own Spark JVM in its own process group) is
 SIGKILLed while the raw append runs (a timer armed at the point), once on a folder root and once on
 an S3 root (moto server: the killed process's s3a and boto3 requests stop mid-flight); no cleanup of
-any kind runs. The rerun (the shared session, as any later run) must leave every table row for row
+any kind runs. The last rerun (the shared session, as any later run) must leave every table row for row
 as one uninterrupted run does, each file version with exactly one entry per stage in the ledger,
 each file archived once and nothing left in landing. On S3 the in-process points are those where
 the storage itself differs: a merge's rewrite and the archive's copy + delete.
@@ -90,6 +92,8 @@ def raise_at(point: str) -> Callable[[str], None]:
     return hook
 
 
+# In pipeline order: each crashed run gets past the point before it, so every rerun first recovers
+# from the previous crash and then crashes at the next point.
 IN_PROCESS_POINTS = {
     "raw_appended": "rows in raw, no ledger entry",
     "processed_merged_orders": "processed merged, rejected rows and ledger not written",
@@ -119,21 +123,21 @@ def assert_rerun_ends_as_a_clean_run(spark: SparkSession, store: Store, clean_ru
 
 
 @pytest.mark.parametrize(
-    ("root", "point"),
-    [("local", point) for point in IN_PROCESS_POINTS] + [("s3", point) for point in S3_IN_PROCESS_POINTS],
+    ("root", "points"), [("local", tuple(IN_PROCESS_POINTS)), ("s3", S3_IN_PROCESS_POINTS)], ids=["local", "s3"]
 )
-def test_a_crash_at_any_point_then_a_rerun_ends_as_a_clean_run(
+def test_a_crash_at_each_point_in_turn_then_a_rerun_ends_as_a_clean_run(
     request: pytest.FixtureRequest,
     spark: SparkSession,
     root: str,
-    point: str,
+    points: tuple[str, ...],
     tmp_path: Path,
     clean_run: dict[str, list[tuple]],
 ) -> None:
     spark, store = spark_and_store(request, spark, root, tmp_path)
     land_all(store)
-    with install_hook(raise_at(point)), pytest.raises(InjectedCrash):
-        run_pipeline(spark, store.root, "crashed")
+    for number, point in enumerate(points):
+        with install_hook(raise_at(point)), pytest.raises(InjectedCrash, match=point):
+            run_pipeline(spark, store.root, f"crashed-{number}")
 
     assert_rerun_ends_as_a_clean_run(spark, store, clean_run)
 
