@@ -2,10 +2,12 @@
 nothing stuck.
 
 Each test starts a real `lakehouse dev` (webserver, daemon, code server) on a folder root and a
-Dagster instance of its own, with a tiny delivery landed: the landing sensor starts a run for it.
-The race runs on SQLite (where a concurrency-slot claim can be won twice) and on PostgreSQL; the
-crash and restart on PostgreSQL. At most two runs at once (`LAKEHOUSE_MAX_CONCURRENT_RUNS`), as
-the machine has two cores.
+Dagster instance of its own, with a tiny delivery landed: the landing sensor starts a run for it,
+and a run of the whole job is launched as the UI's button does, at the same moment. The race runs
+on SQLite (where a concurrency-slot claim can be won twice) and on PostgreSQL; on PostgreSQL the
+same `lakehouse dev` then gets a second delivery and is killed while the sensor's run writes it,
+and restarted. At most two runs at once (`LAKEHOUSE_MAX_CONCURRENT_RUNS`), as the machine has two
+cores.
 """
 
 from __future__ import annotations
@@ -37,21 +39,23 @@ pytestmark = pytest.mark.e2e
 PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
 ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
 ITEMS = "id,order_id,user_id,days_since_prior_order,product_id,add_to_cart_order,reordered,order_timestamp,date\n"
-FILES = ["order_items/2025-04-01.csv", "order_items/2025-04-02.csv", "orders/2025-04-01.csv", "orders/2025-04-02.csv"]
+FIRST_DAYS, LATER_DAYS = (1, 2), (3, 4)
 TIMEOUT_SECONDS = 600
 
 
-def land_delivery(root: Path) -> None:
-    source = root.parent / "source"
+def land_delivery(root: Path, days: tuple[int, ...] = FIRST_DAYS) -> None:
+    """Products (with the first days), then one order and one order item per day."""
+    source = root.parent / f"source-{days[0]}"
     for dataset in ("orders", "order_items"):
         (source / dataset).mkdir(parents=True)
-    (source / "products.csv").write_text(PRODUCTS)
-    for day in (1, 2):
+    if days == FIRST_DAYS:
+        (source / "products.csv").write_text(PRODUCTS)
+    for day in days:
         (source / "orders" / f"2025-04-0{day}.csv").write_text(
             ORDERS + f"1,{10 + day},5,2025-04-0{day}T10:00:00,2.50,2025-04-0{day}\n"
         )
         (source / "order_items" / f"2025-04-0{day}.csv").write_text(
-            ITEMS + f"{100 + day},{10 + day},5,,{day},1,0,2025-04-0{day}T10:00:00,2025-04-0{day}\n"
+            ITEMS + f"{100 + day},{10 + day},5,,{(day - 1) % 2 + 1},1,0,2025-04-0{day}T10:00:00,2025-04-0{day}\n"
         )
     assert cli.main(["land", str(source), "--root", str(root)]) == 0
 
@@ -108,56 +112,68 @@ def settled(instance: DagsterInstance, root: Path) -> bool:
     return not instance.get_runs(RunsFilter(statuses=UNFINISHED)) and not list((root / "landing").rglob("*.csv"))
 
 
-def assert_one_delivery(spark: SparkSession, root: Path) -> None:
-    """The tables and the archive exactly as one run over the delivery leaves them."""
+def assert_delivered(spark: SparkSession, root: Path, days: tuple[int, ...]) -> None:
+    """The tables and the archive exactly as one run per delivery leaves them."""
 
     def rows(zone: str, dataset: str) -> list[tuple]:
         frame = read_table(spark, str(root / zone / dataset)).drop("ingested_at", "processed_at", "run_id")
         return sorted(tuple(row) for row in frame.collect())
 
-    assert [len(rows("raw", d)) for d in ("products", "orders", "order_items")] == [2, 2, 2]
-    assert [r[:2] for r in rows("processed", "orders")] == [(1, 11), (1, 12)]
-    assert [r[:2] for r in rows("processed", "order_items")] == [(101, 11), (102, 12)]
+    assert [len(rows("raw", d)) for d in ("products", "orders", "order_items")] == [2, len(days), len(days)]
+    assert [r[:2] for r in rows("processed", "orders")] == [(1, 10 + day) for day in days]
+    assert [r[:2] for r in rows("processed", "order_items")] == [(100 + day, 10 + day) for day in days]
     assert [len(rows("rejected", d)) for d in ("products", "orders", "order_items")] == [0, 0, 0]
     archive = root / "archived"
     archived = sorted(f"{p.relative_to(archive).parts[0]}/{p.name}" for p in archive.rglob("*.csv"))
-    assert archived == [*FILES, "products/products.csv"]
+    files = [f"{dataset}/2025-04-0{day}.csv" for dataset in ("order_items", "orders") for day in days]
+    assert archived == [*files, "products/products.csv"]
     entries = ledger.read_ledger(spark, LocalStore(root)).groupBy("source_file", "stage").count().collect()
-    assert sorted(row["count"] for row in entries) == [1] * 15  # 5 files x raw, processed, archived
+    # Every file once at each stage: raw, processed, archived.
+    assert sorted(row["count"] for row in entries) == [1] * 3 * (1 + 2 * len(days))
 
 
-def test_runs_from_the_sensor_and_the_ui_at_once_never_write_one_table_together(
-    deployment: Deployment, spark: SparkSession
-) -> None:
-    process, base_url = deployment.start_dev()
-    try:
-        # The landing sensor's first tick requests the delivery; at the same moment a run of the whole
-        # job is launched as the UI's Materialize button does.
-        launched = graphql(base_url, LAUNCH_JOB)["data"]["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        with deployment.instance() as instance:
-            wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "every run to end")
-            runs = instance.get_runs()
-            holds = lock_holds(instance, [run.run_id for run in runs])
-            errors = failures(instance, runs)
-    finally:
-        stop_group(process)
+def race_sensor_and_ui_runs(deployment: Deployment, base_url: str) -> None:
+    """The sensor's run and a run launched as the UI's button does, at once: both succeed, one writer at a time."""
+    # The landing sensor's first tick requests the delivery; at the same moment a run of the whole
+    # job is launched as the UI's Materialize button does.
+    launched = graphql(base_url, LAUNCH_JOB)["data"]["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    with deployment.instance() as instance:
+        wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "every run to end")
+        runs = instance.get_runs()
+        holds = lock_holds(instance, [run.run_id for run in runs])
+        errors = failures(instance, runs)
 
     triggers = sorted(run.tags.get("lakehouse/trigger", "ui") for run in runs)
     assert {"landing_files_sensor", "ui"} <= set(triggers), triggers
     assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), errors
     assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
     assert_one_holder_at_a_time(holds)
-    assert_one_delivery(spark, deployment.root)
+
+
+@pytest.mark.parametrize("deployment", ["sqlite"], indirect=True)
+def test_runs_from_the_sensor_and_the_ui_at_once_never_write_one_table_together(
+    deployment: Deployment, spark: SparkSession
+) -> None:
+    process, base_url = deployment.start_dev()
+    try:
+        race_sensor_and_ui_runs(deployment, base_url)
+    finally:
+        stop_group(process)
+    assert_delivered(spark, deployment.root, FIRST_DAYS)
 
 
 @pytest.mark.parametrize("deployment", ["postgres"], indirect=True)
-def test_a_killed_lakehouse_dev_leaves_its_run_failed_and_retried_and_nothing_stuck(
+def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_dev_leaves_nothing_stuck(
     deployment: Deployment, spark: SparkSession
 ) -> None:
-    process, _ = deployment.start_dev()
+    process, base_url = deployment.start_dev()
     with deployment.instance() as instance:
         try:
+            race_sensor_and_ui_runs(deployment, base_url)
+            assert_delivered(spark, deployment.root, FIRST_DAYS)
+            runs_before = {run.run_id for run in instance.get_runs()}
+            land_delivery(deployment.root, LATER_DAYS)
 
             def writing() -> bool:
                 runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
@@ -177,7 +193,7 @@ def test_a_killed_lakehouse_dev_leaves_its_run_failed_and_retried_and_nothing_st
         process, _ = deployment.start_dev()
         try:
             wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "the retried run to end")
-            runs = instance.get_runs()
+            runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
             storage = instance.event_log_storage
             slots = {pool: storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys()}
             failure = [
@@ -195,4 +211,4 @@ def test_a_killed_lakehouse_dev_leaves_its_run_failed_and_retried_and_nothing_st
     retries = [run for run in runs if run.tags.get("dagster/parent_run_id") == interrupted.run_id]
     assert [run.status for run in retries] == [DagsterRunStatus.SUCCESS]
     assert all(claimed == [] for claimed in slots.values()), slots
-    assert_one_delivery(spark, deployment.root)
+    assert_delivered(spark, deployment.root, FIRST_DAYS + LATER_DAYS)
