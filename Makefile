@@ -129,9 +129,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# `lakehouse dev` needs an existing root folder (a mistyped --root is an error, not an empty lakehouse).
 dev: install
-	@case "$(ROOT)" in s3://*) ;; *) mkdir -p "$(ROOT)" ;; esac
 	$(BIN)/lakehouse dev --root $(ROOT)
 
 # `make bench`: the quick mode (about 10 minutes on 2 cores): the lab run, throughput at ~1 M order

@@ -58,7 +58,6 @@ def main() -> None:
         root = "s3://bench-latency/lakehouse"
     else:
         root = str(work / "root")
-        (work / "root").mkdir()  # `lakehouse dev` starts on an existing root folder
     home = work / "dagster_home"
     os.environ.update(DAGSTER_HOME=str(home), LAKEHOUSE_ROOT=root, LAKEHOUSE_SENSOR_INTERVAL_SECONDS=str(args.interval))
     log = (work / "dagster_dev.log").open("wb")

@@ -179,9 +179,10 @@ def root() -> str:
 
 
 def check_root(command: str) -> None:
-    """A local root must be a folder: an existing one for `run`, `query` and `dev`; `land` creates a missing one.
+    """A local root must be a folder: an existing one for `run` and `query`; `land` and `dev` create a missing one.
 
-    An `s3://` root is not looked at here: its first request says what is wrong with it.
+    `dev` waits for files, so it may start on an empty lakehouse. An `s3://` root is not looked at
+    here: its first request says what is wrong with it.
     """
     lakehouse_root = root()
     if lakehouse_root.startswith("s3://"):
@@ -193,7 +194,7 @@ def check_root(command: str) -> None:
         raise UserError(
             f"the root {lakehouse_root} is a file, not a folder: give --root a folder or s3://bucket/prefix"
         )
-    if command != "land":
+    if command in ("run", "query"):
         raise UserError(
             f"no lakehouse root at {lakehouse_root} (no such folder): give --root (or LAKEHOUSE_ROOT) an existing "
             f"folder, or land files first: lakehouse land DIR --root {lakehouse_root}"
@@ -201,6 +202,8 @@ def check_root(command: str) -> None:
     parent = next(folder for folder in path.parents if folder.exists())
     if not parent.is_dir():
         raise UserError(f"cannot create the root {lakehouse_root}: {parent} is a file, not a folder")
+    if command == "dev":
+        path.mkdir(parents=True)
 
 
 def reach_root(prefix: str) -> None:

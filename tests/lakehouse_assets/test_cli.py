@@ -391,8 +391,8 @@ def no_exec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "execv", refuse)
 
 
-@pytest.mark.parametrize("command", [["run"], ["query", "SELECT 1"], ["dev"]])
-def test_run_query_and_dev_need_an_existing_root_folder(
+@pytest.mark.parametrize("command", [["run"], ["query", "SELECT 1"]])
+def test_run_and_query_need_an_existing_root_folder(
     command: list[str], tmp_path: Path, dagster_home: Path, no_exec: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing, file = tmp_path / "missing", tmp_path / "file"
@@ -409,6 +409,23 @@ def test_run_query_and_dev_need_an_existing_root_folder(
         f"lakehouse {command[0]}: the root {file} is a file, not a folder: give --root a folder or "
         "s3://bucket/prefix\n",
     )
+
+
+def test_dev_creates_a_missing_root_folder_but_not_over_a_file(
+    tmp_path: Path, dagster_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[tuple[object, ...]] = []
+    monkeypatch.setattr(os, "execv", lambda *args: started.append(args))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", "unset")  # restored after the test (the CLI sets it)
+    missing, file = tmp_path / "new" / "lakehouse", tmp_path / "file"
+    file.write_text("")
+    assert cli.main(["dev", "--root", str(missing)]) == 0
+    assert missing.is_dir() and len(started) == 1
+    assert cli.main(["dev", "--root", str(file)]) == 2
+    assert capsys.readouterr().err == (
+        f"lakehouse dev: the root {file} is a file, not a folder: give --root a folder or s3://bucket/prefix\n"
+    )
+    assert len(started) == 1
 
 
 def test_land_creates_a_root_folder_but_not_over_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
