@@ -117,10 +117,18 @@ def landing_files(store: Store, dataset: str) -> list[StoredObject]:
 
 
 def is_complete_data_file(obj: StoredObject) -> bool:
-    name = obj.name
-    if name.startswith((".", "_")) or any(marker in name for marker in IN_PROGRESS_MARKERS):
-        return False
-    return name.lower().endswith(DATA_SUFFIXES)
+    return not_a_data_file(obj.name) is None
+
+
+def not_a_data_file(name: str) -> str | None:
+    """Why a file of this name is not taken from landing (hidden, an upload in progress, another kind), or None."""
+    if name.startswith((".", "_")):
+        return "a hidden file (its name starts with . or _)"
+    if marker := next((marker for marker in IN_PROGRESS_MARKERS if marker in name), None):
+        return f"an upload in progress ({marker} in its name)"
+    if not name.lower().endswith(DATA_SUFFIXES):
+        return f"not a data file ({', '.join(DATA_SUFFIXES)})"
+    return None
 
 
 def is_upload_placeholder(obj: StoredObject, now: datetime | None = None) -> bool:

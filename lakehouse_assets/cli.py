@@ -7,47 +7,81 @@ rejected rows are data, not a failure; a failed step or blocking check is. With 
 landing it starts no run (no Spark, no Dagster run: the landing sensor's rule), says so and exits 0.
 Two `lakehouse run`s on one instance take turns (`instance.cli_run_lock`): the second waits, then
 finds what the first left.
+
+A user's mistake (a local root that is not a folder, an S3 root without credentials or endpoint, a
+query Spark cannot parse or resolve, a folder with nothing to land) is one line on stderr,
+`lakehouse <command>: <what is wrong>`, and exit status 2; `--debug` (or `LAKEHOUSE_DEBUG=1`) shows
+the Python traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pyspark.errors import AnalysisException
+
 from glue_scripts.contracts import DATASETS
+from glue_scripts.landing import DATA_SUFFIXES, not_a_data_file
 from glue_scripts.storage import LANDING, open_store
+
+# The commands that work on a lakehouse root (`--root`, env LAKEHOUSE_ROOT, default ./lakehouse_data).
+ROOT_COMMANDS = ("run", "land", "dev", "query")
+ROOT_HELP = "lakehouse root: an existing folder or s3://bucket/prefix (env LAKEHOUSE_ROOT, default ./lakehouse_data)"
+DEBUG_HELP = "on an error, show the Python traceback instead of one line (also env LAKEHOUSE_DEBUG=1)"
+
+
+class UserError(Exception):
+    """A mistake of the user's: `lakehouse <command>: <message>` on stderr, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    # `--debug` after the command too (`lakehouse query SQL --debug`), without overriding one before it.
+    debug_option = argparse.ArgumentParser(add_help=False)
+    debug_option.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="process every landed file once and print the summary")
-    run_parser.add_argument("--root", help="lakehouse root: a folder or s3://bucket/prefix (env LAKEHOUSE_ROOT)")
+    run_parser = commands.add_parser(
+        "run", parents=[debug_option], help="process every landed file once and print the summary"
+    )
+    run_parser.add_argument("--root", help=ROOT_HELP)
     land_parser = commands.add_parser(
-        "land", help="copy a folder of data files (<dataset>.csv or <dataset>/*.csv) into landing/"
+        "land",
+        parents=[debug_option],
+        help="copy a folder's data files into landing/: <dataset>.csv, .csv.gz or .xlsx (any letter case) and the "
+        "data files in <dataset>/ folders; prints each file landed or skipped and why",
     )
     land_parser.add_argument("source", type=Path)
-    land_parser.add_argument("--root")
-    dev_parser = commands.add_parser(
-        "dev", help="start the Dagster UI and daemon (sensors, automation) on this root: `dagster dev`"
+    land_parser.add_argument(
+        "--root", help="lakehouse root: a folder (created if missing) or s3://bucket/prefix (env LAKEHOUSE_ROOT)"
     )
-    dev_parser.add_argument("--root")
+    dev_parser = commands.add_parser(
+        "dev",
+        parents=[debug_option],
+        help="start the Dagster UI and daemon (sensors, automation) on this root: `dagster dev`",
+    )
+    dev_parser.add_argument("--root", help=ROOT_HELP)
     dev_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     dev_parser.add_argument("--port", type=int, default=3000)
     query_parser = commands.add_parser(
         "query",
+        parents=[debug_option],
         help="SQL over the tables by their Athena names: products, orders, order_items, daily_sales, top_products, "
         "rejected_<dataset>",
     )
     query_parser.add_argument("sql")
-    query_parser.add_argument("--root")
+    query_parser.add_argument("--root", help=ROOT_HELP)
     query_parser.add_argument("--limit", type=int, default=100, help="rows to print (default 100)")
     generate_parser = commands.add_parser(
-        "generate", help="write synthetic data in the lab schema into a new folder (for `land`), with a manifest"
+        "generate",
+        parents=[debug_option],
+        help="write synthetic data in the lab schema into a new folder (for `land`), with a manifest",
     )
     generate_parser.add_argument(
         "--scale", type=float, default=0.01, help="1 = about 50,000 products, 3.4 M orders, 32 M items (default 0.01)"
@@ -58,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     generate_parser.add_argument("--start-date", default="2025-04-01", help="the first day (default 2025-04-01)")
     generate_parser.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     deploy_parser = commands.add_parser(
-        "deploy", help="upload the Glue code and the pipeline, create or update the AWS stack (infra/README.md)"
+        "deploy",
+        parents=[debug_option],
+        help="upload the Glue code and the pipeline, create or update the AWS stack (infra/README.md)",
     )
     deploy_parser.add_argument("--stack", required=True, help="CloudFormation stack name (lowercase)")
     deploy_parser.add_argument("--bucket", required=True, help="artifacts bucket (created if missing)")
@@ -76,21 +112,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "root", None):
         os.environ["LAKEHOUSE_ROOT"] = args.root
+    debug = args.debug or os.environ.get("LAKEHOUSE_DEBUG", "") not in ("", "0")
     try:
-        if args.command == "run":
-            return run()
-        if args.command == "land":
-            return land(args.source)
-        if args.command == "dev":
-            return dev(args.host, args.port)
-        if args.command == "generate":
-            return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
-        if args.command == "deploy":
-            return deploy(args.stack, args.bucket, args.region, args.dagster_image, args.dagster_parameter)
-        return query(args.sql, args.limit)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"lakehouse: {error}", file=sys.stderr)
+        return dispatch(args)
+    except Exception as error:
+        message = None if debug else user_error(error, args.command)
+        if message is None:
+            raise
+        print(f"lakehouse {args.command}: {message}", file=sys.stderr)
         return 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command in ROOT_COMMANDS:
+        check_root(args.command)
+    if args.command == "run":
+        return run()
+    if args.command == "land":
+        return land(args.source)
+    if args.command == "dev":
+        return dev(args.host, args.port)
+    if args.command == "generate":
+        return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
+    if args.command == "deploy":
+        return deploy(args.stack, args.bucket, args.region, args.dagster_image, args.dagster_parameter)
+    return query(args.sql, args.limit)
+
+
+def user_error(error: Exception, command: str) -> str | None:
+    """The one line saying what is wrong, or None for an error that is not the user's (shown with its traceback)."""
+    if isinstance(error, UserError | FileNotFoundError | ValueError):
+        return str(error)
+    if command in ROOT_COMMANDS and (problem := s3_problem(error)):
+        return f"cannot use the root {root()}: {problem}"
+    return None
+
+
+def s3_problem(error: Exception) -> str | None:
+    """What botocore says went wrong (no credentials, no endpoint, refused by S3) and what to do, or None."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+    from botocore.exceptions import ConnectionError as EndpointError
+
+    if not isinstance(error, BotoCoreError | ClientError):
+        return None
+    lines = str(error).strip().splitlines() or [""]
+    problem = f"{lines[0]} ({type(error).__name__})"
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return f"{problem}; set AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    if isinstance(error, EndpointError | HTTPClientError):
+        return f"{problem}; check the network and the endpoint (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION)"
+    if isinstance(error, ClientError):
+        return f"{problem}; check the bucket name and that the credentials may use it"
+    return problem
 
 
 def root() -> str:
@@ -99,19 +178,94 @@ def root() -> str:
     return default_root()
 
 
+def check_root(command: str) -> None:
+    """A local root must be a folder: an existing one for `run` and `query`; `land` and `dev` create a missing one.
+
+    `dev` waits for files, so it may start on an empty lakehouse. An `s3://` root is not looked at
+    here: its first request says what is wrong with it.
+    """
+    lakehouse_root = root()
+    if lakehouse_root.startswith("s3://"):
+        return
+    path = Path(lakehouse_root).expanduser().absolute()
+    if path.is_dir():
+        return
+    if path.exists():
+        raise UserError(
+            f"the root {lakehouse_root} is a file, not a folder: give --root a folder or s3://bucket/prefix"
+        )
+    if command in ("run", "query"):
+        raise UserError(
+            f"no lakehouse root at {lakehouse_root} (no such folder): give --root (or LAKEHOUSE_ROOT) an existing "
+            f"folder, or land files first: lakehouse land DIR --root {lakehouse_root}"
+        )
+    parent = next(folder for folder in path.parents if folder.exists())
+    if not parent.is_dir():
+        raise UserError(f"cannot create the root {lakehouse_root}: {parent} is a file, not a folder")
+    if command == "dev":
+        path.mkdir(parents=True)
+
+
+def reach_root(prefix: str) -> None:
+    """On an S3 root, one listing before anything slow starts: missing credentials or endpoint are said at once."""
+    if root().startswith("s3://"):
+        open_store(root()).list_children(prefix)
+
+
 def land(source: Path) -> int:
-    """Copy data files into the landing zone (through the store, so an S3 root works too)."""
+    """Copy data files into the landing zone (through the store, so an S3 root works too).
+
+    Prints each file landed (`landed <dataset>/<name>`) and each one skipped with the reason, then
+    the count. A folder with files but none to land is a mistake (exit 2); an empty one is not.
+    """
     if not source.is_dir():
         raise FileNotFoundError(f"no such folder: {source}")
+    landing, skipped = landing_plan(source)
     store = open_store(root())
-    landed = 0
-    for dataset in DATASETS:
-        files = sorted(source.glob(f"{dataset}.csv*")) + sorted((source / dataset).glob("*.csv*"))
-        for file in files:
-            store.write_bytes(f"{LANDING}/{dataset}/{file.name}", file.read_bytes())
-            landed += 1
-    print(f"landed {landed} files from {source} into {store.root}/{LANDING}/")
+    for dataset, file in landing:
+        store.write_bytes(f"{LANDING}/{dataset}/{file.name}", file.read_bytes())
+        print(f"landed {dataset}/{file.name}")
+    for name, reason in skipped:
+        print(f"skipped {name}: {reason}")
+    if skipped and not landing:
+        raise UserError(
+            f"nothing to land in {source}: no data file ({', '.join(DATA_SUFFIXES)}) named <dataset>.<suffix> or in "
+            f"a <dataset>/ folder (data sets: {', '.join(DATASETS)})"
+        )
+    print(f"landed {len(landing)} files from {source} into {store.root}/{LANDING}/")
     return 0
+
+
+def landing_plan(source: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+    """The files of `source` to land, as (data set, file), and the others as (path in `source`, why not).
+
+    Landed: `<dataset>.csv`, `.csv.gz` or `.xlsx` at the top (`ORDERS.CSV`, `Orders.xlsx`: any letter
+    case), and the files directly in a `<dataset>/` folder (its name in lowercase) that the landing
+    sensor takes (`landing.not_a_data_file`: no hidden file or upload in progress, any letter case of
+    suffix). In data set order (products before the orders that name them), each data set's top file first.
+    """
+    top_names = {f"{dataset}{suffix}": dataset for dataset in DATASETS for suffix in DATA_SUFFIXES}
+    landing: list[tuple[str, Path]] = []
+    skipped: list[tuple[str, str]] = []
+    for file in sorted(path for path in source.rglob("*") if path.is_file()):
+        parts = file.relative_to(source).parts
+        dataset = top_names.get(file.name.lower()) if len(parts) == 1 else parts[0]
+        if len(parts) == 1:
+            reason = not_a_data_file(file.name) or (
+                None if dataset else f"not named for a data set ({', '.join(DATASETS)}): <dataset>.csv or <dataset>/"
+            )
+        elif dataset not in DATASETS:
+            reason = f"no data set named {dataset} ({', '.join(DATASETS)})"
+        elif len(parts) > 2:
+            reason = f"in a folder inside {dataset}/ (only the files directly in {dataset}/ are landed)"
+        else:
+            reason = not_a_data_file(file.name)
+        if reason:
+            skipped.append(("/".join(parts), reason))
+        else:
+            landing.append((str(dataset), file))
+    landing.sort(key=lambda entry: (DATASETS.index(entry[0]), len(entry[1].relative_to(source).parts), entry[1]))
+    return landing, skipped
 
 
 def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, start_date: str) -> int:
@@ -166,6 +320,7 @@ def dev(host: str, port: int) -> int:
     from lakehouse_assets.definitions import build_definitions
     from lakehouse_assets.instance import definitions_pools, ensure_dagster_home, ensure_pool_limits, release_dead_runs
 
+    reach_root(LANDING)
     ensure_dagster_home()
     os.environ.setdefault("LAKEHOUSE_ROOT", root())
     with DagsterInstance.get() as instance:
@@ -292,6 +447,21 @@ def refused_statement(spark: Any, sql: str) -> str | None:
     return None
 
 
+def query_problem(error: AnalysisException, views: Sequence[str]) -> str:
+    """Spark's error in one line: the parser's message with its position, the analyzer's first line (no plan).
+
+    An unknown table is named with the position and the tables there are (the views registered).
+    """
+    text = str(error)
+    if error.getErrorClass() == "TABLE_OR_VIEW_NOT_FOUND":
+        name = (error.getMessageParameters() or {}).get("relationName", "?")
+        position = re.search(r"; (line \d+ pos \d+)", text)
+        where = f" ({position.group(1)})" if position else ""
+        return f"no table {name}{where}; the tables are: {', '.join(views)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0].rstrip(";") if lines else type(error).__name__
+
+
 def query(sql: str, limit: int) -> int:
     """Run SQL over read-only views of the lakehouse tables, by the names Athena sees in Glue.
 
@@ -307,25 +477,31 @@ def query(sql: str, limit: int) -> int:
     from glue_scripts.storage import PROCESSED
     from lakehouse_assets.spark_config import local_spark_conf
 
+    reach_root(PROCESSED)
     store = open_store(root())
     builder = SparkSession.builder
     for key, value in local_spark_conf().items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    if refused := refused_statement(spark, sql):
-        message = f"lakehouse query runs queries only; {refused} is refused (the tables are read-only here)"
-        print(message, file=sys.stderr)
-        return 2
-    for table in lakehouse_tables():
-        path = store.spark_path(table.key)
-        if not table_exists(spark, path):
-            if table.key.startswith(f"{PROCESSED}/"):
-                raise FileNotFoundError(f"no {table.key} table under {store.root}: run `lakehouse run` first")
-            continue
-        read_table(spark, path).createOrReplaceTempView(table.name)
-    frame = spark.sql(sql)
-    rows = frame.limit(limit).collect()
+    views: list[str] = []
+    try:
+        if refused := refused_statement(spark, sql):
+            message = f"lakehouse query runs queries only; {refused} is refused (the tables are read-only here)"
+            print(message, file=sys.stderr)
+            return 2
+        for table in lakehouse_tables():
+            path = store.spark_path(table.key)
+            if not table_exists(spark, path):
+                if table.key.startswith(f"{PROCESSED}/"):
+                    raise FileNotFoundError(f"no {table.key} table under {store.root}: run `lakehouse run` first")
+                continue
+            read_table(spark, path).createOrReplaceTempView(table.name)
+            views.append(table.name)
+        frame = spark.sql(sql)
+        rows = frame.limit(limit).collect()
+    except AnalysisException as error:  # ParseException is one too
+        raise UserError(query_problem(error, views)) from error
     print(" | ".join(frame.columns))
     for row in rows:
         print(" | ".join("" if value is None else str(value) for value in row))

@@ -5,15 +5,19 @@ tests; the dirty-data cases use a few dozen hand-written rows on a folder root o
 """
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
+import boto3
 import pytest
 from dagster import DagsterInstance
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from glue_scripts.delta_tables import read_table
+from glue_scripts.contracts import CONTRACTS
+from glue_scripts.delta_tables import ensure_table, read_table
+from glue_scripts.stages import processed_schema
 from lakehouse_assets import cli
 from tests.lab_fixtures import LAB_DATA, LAB_GROUP, LAB_ROWS, LabLakehouse
 
@@ -313,3 +317,235 @@ def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
 )
 def test_query_refuses_anything_but_a_query(spark: SparkSession, sql: str, refused: str | None) -> None:
     assert cli.refused_statement(spark, sql) == refused
+
+
+# The operator's mistakes: one line on stderr, `lakehouse <command>: ...`, exit status 2, no traceback.
+
+
+def test_land_says_what_it_landed_and_what_it_skipped_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, root = tmp_path / "source", tmp_path / "new" / "lakehouse"  # land creates the root folder
+    for name in (
+        "ORDERS.CSV",
+        "Products.xlsx",
+        "order_items.csv.gz",
+        "notes.txt",
+        "orders_2025-04-02.csv",
+        "orders/2025-04-01.Csv",
+        "orders/.hidden.csv",
+        "orders/2025-04-03.csv.part",
+        "orders/april/2025-04-04.csv",
+        "extra/x.csv",
+    ):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text(name)
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0
+    assert capsys.readouterr() == (
+        "landed products/Products.xlsx\n"
+        "landed orders/ORDERS.CSV\n"
+        "landed orders/2025-04-01.Csv\n"
+        "landed order_items/order_items.csv.gz\n"
+        "skipped extra/x.csv: no data set named extra (products, orders, order_items)\n"
+        "skipped notes.txt: not a data file (.csv, .csv.gz, .xlsx)\n"
+        "skipped orders/.hidden.csv: a hidden file (its name starts with . or _)\n"
+        "skipped orders/2025-04-03.csv.part: an upload in progress (.part in its name)\n"
+        "skipped orders/april/2025-04-04.csv: in a folder inside orders/ (only the files directly in orders/ are "
+        "landed)\n"
+        "skipped orders_2025-04-02.csv: not named for a data set (products, orders, order_items): <dataset>.csv or "
+        "<dataset>/\n"
+        f"landed 4 files from {source} into {root}/landing/\n",
+        "",
+    )
+    landed = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    assert landed == [
+        "landing/order_items/order_items.csv.gz",
+        "landing/orders/2025-04-01.Csv",
+        "landing/orders/ORDERS.CSV",
+        "landing/products/Products.xlsx",
+    ]
+    assert (root / "landing" / "orders" / "ORDERS.CSV").read_text() == "ORDERS.CSV"
+
+
+def test_land_refuses_a_folder_with_nothing_to_land(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source, root = tmp_path / "source", tmp_path / "lakehouse"
+    source.mkdir()
+    assert cli.main(["land", str(source), "--root", str(root)]) == 0  # an empty folder: nothing to do
+    assert capsys.readouterr() == (f"landed 0 files from {source} into {root}/landing/\n", "")
+    (source / "Orders.txt").write_text("")
+    assert cli.main(["land", str(source), "--root", str(root)]) == 2
+    assert capsys.readouterr() == (
+        "skipped Orders.txt: not a data file (.csv, .csv.gz, .xlsx)\n",
+        f"lakehouse land: nothing to land in {source}: no data file (.csv, .csv.gz, .xlsx) named "
+        "<dataset>.<suffix> or in a <dataset>/ folder (data sets: products, orders, order_items)\n",
+    )
+
+
+@pytest.fixture
+def no_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lakehouse dev` must stop before it replaces the test process with `dagster dev`."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError(f"os.execv{args}")
+
+    monkeypatch.setattr(os, "execv", refuse)
+
+
+@pytest.mark.parametrize("command", [["run"], ["query", "SELECT 1"]])
+def test_run_and_query_need_an_existing_root_folder(
+    command: list[str], tmp_path: Path, dagster_home: Path, no_exec: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing, file = tmp_path / "missing", tmp_path / "file"
+    file.write_text("")
+    assert cli.main([*command, "--root", str(missing)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"lakehouse {command[0]}: no lakehouse root at {missing} (no such folder): give --root (or LAKEHOUSE_ROOT) "
+        f"an existing folder, or land files first: lakehouse land DIR --root {missing}\n",
+    )
+    assert cli.main([*command, "--root", str(file)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"lakehouse {command[0]}: the root {file} is a file, not a folder: give --root a folder or "
+        "s3://bucket/prefix\n",
+    )
+
+
+def test_dev_creates_a_missing_root_folder_but_not_over_a_file(
+    tmp_path: Path, dagster_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[tuple[object, ...]] = []
+    monkeypatch.setattr(os, "execv", lambda *args: started.append(args))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", "unset")  # restored after the test (the CLI sets it)
+    missing, file = tmp_path / "new" / "lakehouse", tmp_path / "file"
+    file.write_text("")
+    assert cli.main(["dev", "--root", str(missing)]) == 0
+    assert missing.is_dir() and len(started) == 1
+    assert cli.main(["dev", "--root", str(file)]) == 2
+    assert capsys.readouterr().err == (
+        f"lakehouse dev: the root {file} is a file, not a folder: give --root a folder or s3://bucket/prefix\n"
+    )
+    assert len(started) == 1
+
+
+def test_land_creates_a_root_folder_but_not_over_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source, file = tmp_path / "source", tmp_path / "file"
+    source.mkdir()
+    (source / "products.csv").write_text(PRODUCTS_HEADER + "\n")
+    file.write_text("")
+    assert cli.main(["land", str(source), "--root", str(file)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"lakehouse land: the root {file} is a file, not a folder: give --root a folder or s3://bucket/prefix\n",
+    )
+    assert cli.main(["land", str(source), "--root", str(file / "lakehouse")]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"lakehouse land: cannot create the root {file}/lakehouse: {file} is a file, not a folder\n",
+    )
+    assert file.read_text() == ""
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS credentials anywhere (variables, files, instance metadata), and a fresh default boto3 session."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+@pytest.mark.parametrize("command", [["run"], ["land", "SOURCE"], ["query", "SELECT 1"], ["dev"]])
+def test_an_s3_root_without_credentials_is_one_line(
+    command: list[str],
+    tmp_path: Path,
+    dagster_home: Path,
+    no_aws_credentials: None,
+    no_exec: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "products.csv").write_text(PRODUCTS_HEADER + "\n")
+    argv = [str(tmp_path) if arg == "SOURCE" else arg for arg in command]
+    assert cli.main([*argv, "--root", "s3://lakehouse-bucket/x"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"lakehouse {command[0]}: cannot use the root s3://lakehouse-bucket/x: Unable to locate credentials "
+        "(NoCredentialsError); set AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
+    )
+
+
+def test_an_unreachable_s3_endpoint_is_one_line(
+    dagster_home: Path, no_aws_credentials: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # the discard port: nothing listens
+        "AWS_ACCESS_KEY_ID": "fake",
+        "AWS_SECRET_ACCESS_KEY": "fake",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["run", "--root", "s3://lakehouse-bucket/x"]) == 2
+    assert capsys.readouterr() == (
+        "",
+        "lakehouse run: cannot use the root s3://lakehouse-bucket/x: Could not connect to the endpoint URL: "
+        '"http://127.0.0.1:9/lakehouse-bucket?list-type=2&prefix=x%2Flanding%2Fproducts%2F&encoding-type=url" '
+        "(EndpointConnectionError); check the network and the endpoint (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "debug",
+    [["--debug", "land", "missing"], ["land", "missing", "--debug"], ["land", "missing", "LAKEHOUSE_DEBUG=1"]],
+)
+def test_debug_shows_the_traceback(
+    debug: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["land", "missing", "--root", "lakehouse"]) == 2
+    assert capsys.readouterr().err == "lakehouse land: no such folder: missing\n"
+    if "LAKEHOUSE_DEBUG=1" in debug:
+        debug.remove("LAKEHOUSE_DEBUG=1")
+        monkeypatch.setenv("LAKEHOUSE_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="no such folder: missing"):
+        cli.main([*debug, "--root", "lakehouse"])
+
+
+@pytest.fixture(scope="module")
+def query_root(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root with the three processed tables, empty."""
+    root = tmp_path_factory.mktemp("query") / "lakehouse"
+    for contract in CONTRACTS.values():
+        ensure_table(
+            spark, str(root / "processed" / contract.name), processed_schema(contract), contract.partition_column
+        )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("sql", "err"),
+    [
+        ("SELECT count(*) FROM orders", None),
+        (
+            "SELECT * FORM orders",
+            "[PARSE_SYNTAX_ERROR] Syntax error at or near 'orders': extra input 'orders'.(line 1, pos 14)",
+        ),
+        ("SELECT * FROM ordrs", "no table `ordrs` (line 1 pos 14); the tables are: products, orders, order_items"),
+        (
+            "SELECT totl FROM orders",
+            "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column or function parameter with name `totl` cannot be resolved. "
+            "Did you mean one of the following? [`date`, `run_id`, `order_id`, `user_id`, `order_num`].; line 1 pos 7",
+        ),
+    ],
+)
+def test_query_says_what_is_wrong_with_the_sql_in_one_line(
+    spark: SparkSession, query_root: Path, sql: str, err: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["query", sql, "--root", str(query_root)])
+    out, error = capsys.readouterr()
+    if err is None:
+        assert (status, out, error) == (0, "count(1)\n0\n(1 row)\n", "")
+    else:
+        assert (status, out, error) == (2, "", f"lakehouse query: {err}\n")

@@ -135,10 +135,10 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
 @pytest.mark.e2e
 def test_a_second_lakehouse_run_waits_for_the_first(tmp_path: Path) -> None:
     """While one `lakehouse run` holds the instance's lock, another waits, says so, then goes on."""
-    home = tmp_path / "home"
-    home.mkdir()
+    home, root = tmp_path / "home", tmp_path / "lakehouse"
+    home.mkdir(), root.mkdir()
     environment = {**os.environ, "DAGSTER_HOME": str(home)}
-    command = [sys.executable, "-m", "lakehouse_assets.cli", "run", "--root", str(tmp_path / "lakehouse")]
+    command = [sys.executable, "-m", "lakehouse_assets.cli", "run", "--root", str(root)]
     with cli_run_lock(home):
         second = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with pytest.raises(subprocess.TimeoutExpired):
