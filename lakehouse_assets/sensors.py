@@ -62,6 +62,9 @@ from lakehouse_assets.jobs import LOADING_SELECTION
 from lakehouse_assets.resources import LakehouseResource
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
+# The automation sensor evaluates every asset's condition against the instance on each tick (CPU
+# the runs then lack); it only follows what the landing sensor did not start, so it ticks less often.
+AUTOMATION_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_AUTOMATION_INTERVAL_SECONDS", "30"))
 MAX_FILES_PER_RUN = int(os.environ.get("LAKEHOUSE_MAX_FILES_PER_RUN", "100"))
 FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", "300"))
 # A full listing lists at most this many pages (1,000 keys each on S3) per tick, then resumes.
@@ -287,7 +290,7 @@ automation_sensor = AutomationConditionSensorDefinition(
     "lakehouse_automation",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
     run_tags={"lakehouse/trigger": "automation", **run_host_tags()},
     description="Evaluates the assets' automation conditions: processed tables and the archive follow raw.",
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,10 +168,13 @@ def test_runs_from_the_sensor_and_the_ui_at_once_never_write_one_table_together(
 def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_dev_leaves_nothing_stuck(
     deployment: Deployment, spark: SparkSession
 ) -> None:
+    started = time.monotonic()
     process, base_url = deployment.start_dev()
     with deployment.instance() as instance:
         try:
+            print(f"lakehouse dev up: {time.monotonic() - started:.0f} s")
             race_sensor_and_ui_runs(deployment, base_url)
+            print(f"race settled: {time.monotonic() - started:.0f} s")
             assert_delivered(spark, deployment.root, FIRST_DAYS)
             runs_before = {run.run_id for run in instance.get_runs()}
             land_delivery(deployment.root, LATER_DAYS)
@@ -184,6 +188,7 @@ def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_d
                 )
 
             wait_for(writing, TIMEOUT_SECONDS, "the sensor's run to write a table", every=0.5)
+            print(f"killed while writing: {time.monotonic() - started:.0f} s")
         finally:
             # Everything at once, as a crashed machine: webserver, daemon, code server and the run worker.
             os.killpg(process.pid, signal.SIGKILL)
@@ -193,6 +198,7 @@ def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_d
         process, _ = deployment.start_dev()
         try:
             wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "the retried run to end")
+            print(f"retried run settled: {time.monotonic() - started:.0f} s")
             runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
             storage = instance.event_log_storage
             slots = {pool: storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys()}
