@@ -168,7 +168,9 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     # That batch is one stale row: 100 % rejected, over the blocking rejection limit (50 %), so the
     # run fails and the file stays in landing; the row is in rejected/ all the same.
     assert cli.main(["run", "--root", str(root)]) == 1
-    assert "FAILED processed/orders:rejection_limit" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAILED processed/orders:rejection_limit" in out
+    assert "archived: nothing (not reached)" in out
     assert [p.name for p in (root / "landing" / "orders").iterdir()] == ["late.csv"]
     assert counts(spark, root, "processed") == {"products": 100, "orders": 100, "order_items": 130}
     assert rejected_reasons(spark, root, "products") == {
@@ -202,45 +204,6 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     assert (str(stored.total_amount), stored.order_timestamp.isoformat()) == ("229.53", "2025-04-01T11:27:00")
 
 
-def test_a_failed_blocking_check_fails_the_run_and_archives_nothing(
-    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root = tmp_path / "lakehouse"
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir(), second.mkdir()
-    (first / "products.csv").write_text("product_id,department_id,department,product_name\n1,1,Books,A\n")
-    (second / "products.csv").write_text("product_id,department_id,department,product_name\n2,1,Books,B\n")
-    assert cli.main(["land", str(first), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 0
-    # Corrupt the processed table behind the pipeline's back: a second row with key 1.
-    table = read_table(spark, str(root / "processed" / "products"))
-    table.limit(1).write.format("delta").mode("append").save(str(root / "processed" / "products"))
-    capsys.readouterr()
-
-    assert cli.main(["land", str(second), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 1
-    out = capsys.readouterr().out
-    assert "FAILED processed/products:primary_key" in out
-    assert "archived: nothing (not reached)" in out
-    assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
-
-
-def test_a_batch_rejected_over_the_limit_fails_the_run_and_stays_in_landing(
-    spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    root, source = tmp_path / "lakehouse", tmp_path / "source"
-    source.mkdir()
-    (source / "products.csv").write_text(
-        "product_id,department_id,department,product_name\n1,1,Books,A\nx,1,Books,B\n3,y,Books,C\n"
-    )
-    assert cli.main(["land", str(source), "--root", str(root)]) == 0
-    assert cli.main(["run", "--root", str(root)]) == 1
-    out = capsys.readouterr().out
-    assert "FAILED processed/products:rejection_limit" in out  # 2 of 3 rejected, over the default 0.5
-    assert "archived: nothing (not reached)" in out
-    assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
-
-
 def md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
@@ -255,9 +218,11 @@ def file_tags(instance: DagsterInstance, run_id: str) -> dict[str, str]:
     return {key: value for key, value in tags.items() if "files" in key or "file_count" in key}
 
 
-def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
+def test_a_cli_run_is_tagged_with_its_files_and_a_failed_blocking_check_archives_nothing(
     spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """One root: a run tagged with the files it loaded and archived; a run with nothing landed; a run
+    whose blocking check fails (the processed table corrupted behind the pipeline's back)."""
     header = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
     products = "product_id,department_id,department,product_name\n1,1,Books,A\n"
     april_1 = header + "1,10,5,2025-04-01T10:00:00,1.00,2025-04-01\n"
@@ -293,6 +258,19 @@ def test_a_cli_run_is_tagged_with_the_files_it_loaded_and_archived(
     )
     with DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == runs_before
+
+    # A second row with key 1, behind the pipeline's back: the next run's primary_key check fails.
+    table = read_table(spark, str(root / "processed" / "products"))
+    table.limit(1).write.format("delta").mode("append").save(str(root / "processed" / "products"))
+    (source / "second").mkdir()
+    (source / "second" / "products.csv").write_text("product_id,department_id,department,product_name\n2,1,Books,B\n")
+    assert cli.main(["land", str(source / "second"), "--root", str(root)]) == 0
+    capsys.readouterr()
+    assert cli.main(["run", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED processed/products:primary_key" in out
+    assert "archived: nothing (not reached)" in out
+    assert [p.name for p in (root / "landing" / "products").iterdir()] == ["products.csv"]
 
 
 @pytest.mark.parametrize(
