@@ -176,24 +176,32 @@ def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_d
             race_sensor_and_ui_runs(deployment, base_url)
             print(f"race settled: {time.monotonic() - started:.0f} s")
             assert_delivered(spark, deployment.root, FIRST_DAYS)
-            runs_before = {run.run_id for run in instance.get_runs()}
+            # An automation run may follow the race (the UI's run updated tables after the sensor's):
+            # whatever has not ended yet belongs to what follows.
+            runs_before = {run.run_id for run in instance.get_runs() if run.status not in UNFINISHED}
             land_delivery(deployment.root, LATER_DAYS)
 
             def writing() -> bool:
+                """The sensor's run of the second delivery holds a table lock."""
                 runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
                 return any(
                     (entry.user_message or "").startswith(LOCK_ACQUIRED)
                     for run in runs
+                    if run.run_id not in runs_before and run.tags.get("lakehouse/trigger") == "landing_files_sensor"
                     for entry in instance.all_logs(run.run_id)
                 )
 
             wait_for(writing, TIMEOUT_SECONDS, "the sensor's run to write a table", every=0.5)
             print(f"killed while writing: {time.monotonic() - started:.0f} s")
         finally:
-            # Everything at once, as a crashed machine: webserver, daemon, code server and the run worker.
+            # Everything at once, as a crashed machine: webserver, daemon, code server and the run workers.
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        (interrupted,) = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+        # The sensor's run, and any automation run that followed the race and was still going.
+        interrupted = [
+            run.run_id
+            for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+        ]
 
         process, _ = deployment.start_dev()
         try:
@@ -202,19 +210,27 @@ def test_on_postgresql_racing_runs_never_write_together_and_a_killed_lakehouse_d
             runs = [run for run in instance.get_runs() if run.run_id not in runs_before]
             storage = instance.event_log_storage
             slots = {pool: storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys()}
-            failure = [
-                entry.dagster_event.message
-                for entry in instance.all_logs(interrupted.run_id, of_type=DagsterEventType.RUN_FAILURE)
-                if entry.dagster_event
-            ]
+            failures_by_run = {
+                run_id: [
+                    entry.dagster_event.message
+                    for entry in instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+                    if entry.dagster_event
+                ]
+                for run_id in interrupted
+            }
         finally:
             stop_group(process)
 
-    assert f"run {interrupted.run_id} had died without ending" in tail(deployment.log, 400)
-    assert len(failure) == 1 and failure[0].startswith(f"the process of run {interrupted.run_id} (pid "), failure
+    triggers = {run.run_id: run.tags.get("lakehouse/trigger") for run in runs}
+    assert "landing_files_sensor" in {triggers[run_id] for run_id in interrupted}, triggers
+    log = tail(deployment.log, 400)
     statuses = {run.run_id: run.status for run in runs}
-    assert statuses[interrupted.run_id] == DagsterRunStatus.FAILURE
-    retries = [run for run in runs if run.tags.get("dagster/parent_run_id") == interrupted.run_id]
-    assert [run.status for run in retries] == [DagsterRunStatus.SUCCESS]
+    for run_id, failure in failures_by_run.items():
+        assert f"run {run_id} had died without ending" in log
+        assert len(failure) == 1 and failure[0].startswith(f"the process of run {run_id} (pid "), failure
+        assert statuses[run_id] == DagsterRunStatus.FAILURE
+        retries = [run for run in runs if run.tags.get("dagster/parent_run_id") == run_id]
+        assert [run.status for run in retries] == [DagsterRunStatus.SUCCESS]
+    assert all(status == DagsterRunStatus.SUCCESS for run_id, status in statuses.items() if run_id not in interrupted)
     assert all(claimed == [] for claimed in slots.values()), slots
     assert_delivered(spark, deployment.root, FIRST_DAYS + LATER_DAYS)
