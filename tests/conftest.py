@@ -4,9 +4,12 @@ Every test is in one tier, by marker, which `make` selects on (see the Makefile)
 - `unit`: pure Python, no JVM (contracts, parsing, sensors' planning, summaries, infra validators,
   the instance and its locks on a PostgreSQL server of the tests' own);
 - `spark`: the shared Spark session (and the in-process moto server), a handful of rows per test;
-- `e2e`: servers, subprocesses and browsers (`dagster dev`, `lakehouse` processes, killed JVMs).
+- `e2e`: whole pipeline runs (every stage, through `lakehouse run`, Dagster or the job scripts;
+  crashed and rerun), servers, subprocesses and browsers (`dagster dev`, `lakehouse` processes,
+  killed JVMs).
 A test marked `e2e` is end to end; otherwise a test that asks for the Spark session is `spark`, and
-the rest are `unit`. A `unit` test that starts a JVM fails, saying so.
+the rest are `unit`. A `unit` test that starts a JVM fails, saying so. `make test-fast` runs `unit`
+and `spark`: every rule and stage function on a handful of rows, in a few minutes.
 
 The end-to-end tests that share the lab-data run and the `lakehouse dev` on it are one xdist group
 (`lab`); every other module is a group of its own, so its module fixtures are built once. The

@@ -122,6 +122,7 @@ def assert_rerun_ends_as_a_clean_run(spark: SparkSession, store: Store, clean_ru
     assert store.list("landing") == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("root", "points"), [("local", tuple(IN_PROCESS_POINTS)), ("s3", S3_IN_PROCESS_POINTS)], ids=["local", "s3"]
 )

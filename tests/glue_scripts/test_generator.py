@@ -239,6 +239,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return folder / "data", manifest
 
 
+@pytest.mark.e2e
 def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_manifest_says(
     spark: SparkSession, store: LocalStore, tiny: tuple[Path, dict[str, Any]]
 ) -> None:
@@ -258,6 +259,7 @@ def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_mani
     assert per_file(spark, store) == expected_per_file(manifest, one_run=True)
 
 
+@pytest.mark.e2e
 def test_one_run_per_day_makes_stale_records(
     spark: SparkSession, store: LocalStore, tiny: tuple[Path, dict[str, Any]]
 ) -> None:

@@ -180,6 +180,7 @@ def land(store: S3Store) -> None:
     store.write_bytes("landing/order_items/2025-04-16.csv", ITEMS_CSV.encode())
 
 
+@pytest.mark.e2e
 def test_scripts_without_dagster_write_tables_manifests_and_archive(
     s3_spark: SparkSession, s3_root: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:

@@ -56,6 +56,7 @@ def archived_entries(spark: SparkSession, store: Store, dataset: str) -> list[tu
     return sorted(tuple(row) for row in rows)
 
 
+@pytest.mark.e2e
 def test_landing_to_archive_on_s3(s3_spark: SparkSession, s3_root: str, s3_client: Any) -> None:
     spark, store = s3_spark, S3Store(s3_root, s3_client)
     store.write_bytes("landing/products/products.csv", (PRODUCTS_HEADER + "5,1,Books,A\n6,2,Games,B\n").encode())

@@ -96,6 +96,7 @@ def write_csv(file: Path, header: str, lines: list[str]) -> None:
     file.write_text("".join(f"{line}\n" for line in [header, *lines]))
 
 
+@pytest.mark.e2e
 def test_a_dirty_delivery_rejects_every_reason_code_once(
     spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -218,6 +219,7 @@ def file_tags(instance: DagsterInstance, run_id: str) -> dict[str, str]:
     return {key: value for key, value in tags.items() if "files" in key or "file_count" in key}
 
 
+@pytest.mark.e2e
 def test_a_cli_run_is_tagged_with_its_files_and_a_failed_blocking_check_archives_nothing(
     spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -488,6 +488,7 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
 # --- the whole graph, in-process and on Glue; a real job process on EMR Serverless ----------------
 
 
+@pytest.mark.e2e
 def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
     s3_spark: SparkSession, s3_client: Any, s3_root: str, tmp_path: Path
 ) -> None:
