@@ -22,17 +22,19 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from pyspark.errors import AnalysisException
+from typing import TYPE_CHECKING, Any
 
 from glue_scripts.contracts import DATASETS
 from glue_scripts.landing import DATA_SUFFIXES, not_a_data_file
 from glue_scripts.storage import LANDING, open_store
 
+if TYPE_CHECKING:
+    from pyspark.errors import AnalysisException
+
 # The commands that work on a lakehouse root (`--root`, env LAKEHOUSE_ROOT, default ./lakehouse_data).
 ROOT_COMMANDS = ("run", "land", "dev", "query")
 ROOT_HELP = "lakehouse root: an existing folder or s3://bucket/prefix (env LAKEHOUSE_ROOT, default ./lakehouse_data)"
+NEW_ROOT_HELP = "lakehouse root: a folder (created if missing) or s3://bucket/prefix (env LAKEHOUSE_ROOT)"
 DEBUG_HELP = "on an error, show the Python traceback instead of one line (also env LAKEHOUSE_DEBUG=1)"
 
 
@@ -58,15 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data files in <dataset>/ folders; prints each file landed or skipped and why",
     )
     land_parser.add_argument("source", type=Path)
-    land_parser.add_argument(
-        "--root", help="lakehouse root: a folder (created if missing) or s3://bucket/prefix (env LAKEHOUSE_ROOT)"
-    )
+    land_parser.add_argument("--root", help=NEW_ROOT_HELP)
     dev_parser = commands.add_parser(
         "dev",
         parents=[debug_option],
         help="start the Dagster UI and daemon (sensors, automation) on this root: `dagster dev`",
     )
-    dev_parser.add_argument("--root", help=ROOT_HELP)
+    dev_parser.add_argument("--root", help=NEW_ROOT_HELP)
     dev_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     dev_parser.add_argument("--port", type=int, default=3000)
     query_parser = commands.add_parser(
@@ -470,6 +470,7 @@ def query(sql: str, limit: int) -> int:
     current snapshot, so the same SQL runs here and in Athena. The processed tables must exist; the
     others are there once a run made them.
     """
+    from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession
 
     from glue_scripts.catalog import lakehouse_tables
