@@ -179,8 +179,9 @@ def release_dead_runs(instance: DagsterInstance) -> list[str]:
     A run killed with SIGKILL never says it ended: it stays STARTED and keeps the one slot of every
     pool it held, so the next run on the same tables would wait for ever (its table locks are freed
     by the kernel or PostgreSQL). Only runs tagged with this machine's name are judged: `lakehouse
-    run`s and the runs its sensors start; a run started from the UI on this machine has no tag and
-    is left to the operator. Marked failed, a daemon-launched run is retried once (`run_retries`).
+    run`s, the runs its sensors start and runs of `lakehouse_job` launched from the UI; a run of
+    another selection launched from the UI has no tag and is left to the operator. Marked failed, a
+    daemon-launched run is retried once (`run_retries`).
     """
     released = []
     for record in instance.get_run_records(

@@ -2,14 +2,18 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from lakehouse_assets.instance import run_host_tags
 from lakehouse_assets.maintenance import MAINTENANCE_GROUP
 
 # Every asset (and its checks) except the nightly table maintenance.
 LOADING_SELECTION = AssetSelection.all() - AssetSelection.groups(MAINTENANCE_GROUP)
 
+# Tagged with the machine that serves the code location, as the sensors' runs are: a run launched from
+# the UI ("Materialize all") whose process dies with `lakehouse dev` is then released and retried too.
 lakehouse_job = define_asset_job(
     "lakehouse_job",
     selection=LOADING_SELECTION,
+    tags=run_host_tags(),
     description=(
         "Landing -> raw -> processed/rejected (parents first) -> checks -> archive; "
         "table maintenance (OPTIMIZE, VACUUM) runs apart, nightly."

@@ -23,8 +23,15 @@ LAUNCH_JOB = """mutation {
 }"""
 
 
-def lock_holds(instance: DagsterInstance, run_ids: list[str]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per table lock, every (acquired, released, run id) found in the runs' logs."""
+def lock_holds(
+    instance: DagsterInstance, run_ids: list[str], killed_at: dict[str, float] | None = None
+) -> dict[str, list[tuple[float, float, str]]]:
+    """Per table lock, every (acquired, released, run id) found in the runs' logs.
+
+    A run in `killed_at` (run id -> when its process was killed) may end holding a lock: the
+    database or the kernel freed it at the kill, so its hold ends there.
+    """
+    killed_at = killed_at or {}
     holds: dict[str, list[tuple[float, float, str]]] = {}
     for run_id in run_ids:
         acquired: dict[str, float] = {}
@@ -35,7 +42,11 @@ def lock_holds(instance: DagsterInstance, run_ids: list[str]) -> dict[str, list[
             elif message.startswith(LOCK_RELEASED):
                 name = message.removeprefix(LOCK_RELEASED)
                 holds.setdefault(name, []).append((acquired.pop(name), entry.timestamp, run_id))
-        assert acquired == {}, f"run {run_id} never released {acquired}"
+        if run_id in killed_at:
+            for name, since in acquired.items():
+                holds.setdefault(name, []).append((since, killed_at[run_id], run_id))
+        else:
+            assert acquired == {}, f"run {run_id} never released {acquired}"
     return holds
 
 
