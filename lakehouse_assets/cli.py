@@ -242,7 +242,8 @@ def landing_plan(source: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, 
     Landed: `<dataset>.csv`, `.csv.gz` or `.xlsx` at the top (`ORDERS.CSV`, `Orders.xlsx`: any letter
     case), and the files directly in a `<dataset>/` folder (its name in lowercase) that the landing
     sensor takes (`landing.not_a_data_file`: no hidden file or upload in progress, any letter case of
-    suffix). In data set order (products before the orders that name them), each data set's top file first.
+    suffix). In data set order (products before the orders that name them), each data set's top file first;
+    a file that would land under the name of one before it is skipped.
     """
     top_names = {f"{dataset}{suffix}": dataset for dataset in DATASETS for suffix in DATA_SUFFIXES}
     landing: list[tuple[str, Path]] = []
@@ -265,6 +266,21 @@ def landing_plan(source: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, 
         else:
             landing.append((str(dataset), file))
     landing.sort(key=lambda entry: (DATASETS.index(entry[0]), len(entry[1].relative_to(source).parts), entry[1]))
+    # `orders.csv` at the top and `orders/orders.csv` both land as landing/orders/orders.csv: the first
+    # one is landed, the other skipped rather than written over it.
+    first_by_target: dict[str, Path] = {}
+    for dataset, file in list(landing):
+        target = f"{dataset}/{file.name}"
+        first = first_by_target.setdefault(target, file)
+        if first != file:
+            landing.remove((dataset, file))
+            skipped.append(
+                (
+                    file.relative_to(source).as_posix(),
+                    f"lands as {target}, as {first.relative_to(source).as_posix()} does: rename one of them",
+                )
+            )
+    skipped.sort()
     return landing, skipped
 
 

@@ -313,6 +313,7 @@ def test_land_says_what_it_landed_and_what_it_skipped_and_why(
         "notes.txt",
         "orders_2025-04-02.csv",
         "orders/2025-04-01.Csv",
+        "orders/ORDERS.CSV",
         "orders/.hidden.csv",
         "orders/2025-04-03.csv.part",
         "orders/april/2025-04-04.csv",
@@ -330,6 +331,7 @@ def test_land_says_what_it_landed_and_what_it_skipped_and_why(
         "skipped notes.txt: not a data file (.csv, .csv.gz, .xlsx)\n"
         "skipped orders/.hidden.csv: a hidden file (its name starts with . or _)\n"
         "skipped orders/2025-04-03.csv.part: an upload in progress (.part in its name)\n"
+        "skipped orders/ORDERS.CSV: lands as orders/ORDERS.CSV, as ORDERS.CSV does: rename one of them\n"
         "skipped orders/april/2025-04-04.csv: in a folder inside orders/ (only the files directly in orders/ are "
         "landed)\n"
         "skipped orders_2025-04-02.csv: not named for a data set (products, orders, order_items): <dataset>.csv or "
