@@ -203,8 +203,17 @@ def inspect_files(
 
 
 def needs_staging(landed: LandedFile) -> bool:
-    """Whether Spark must read this file from a copy: a CSV whose key Hadoop's paths would misread."""
-    return not is_workbook(landed.object) and SPARK_SAFE_KEY.fullmatch(landed.object.key) is None
+    """Whether Spark must read this file from a copy: a CSV whose key Hadoop's paths would misread.
+
+    Hadoop picks the gzip codec by the suffix `.gz` in lower case only: `ORDERS.CSV.GZ` is read from a
+    copy named `.csv.gz`, or its compressed bytes would be read as text.
+    """
+    if is_workbook(landed.object):
+        return False
+    name = landed.object.name
+    return SPARK_SAFE_KEY.fullmatch(landed.object.key) is None or (
+        name.lower().endswith(".gz") and not name.endswith(".gz")
+    )
 
 
 def staging_key(contract: DatasetContract, obj: StoredObject) -> str:

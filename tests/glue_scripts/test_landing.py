@@ -189,6 +189,7 @@ def test_only_keys_hadoop_paths_misread_are_staged_and_the_copy_is_named_by_dige
 
     plain = ["2025-04-01.csv", "with space.csv", "été (2)+x=y,z@w~v.csv", "a.csv.gz", "odd:name.xlsx"]
     odd = ["10:00.csv", "g[1].csv", "s*.csv", "q?.csv", "b{a}.csv", "p%20.csv", "b\\s.csv", "h#1.csv", "x;y.csv"]
+    odd += ["B.CSV.GZ", "c.csv.GZ"]  # Hadoop takes the gzip codec for `.gz` in lower case only
     assert [needs_staging(landed(f"landing/products/{name}")) for name in plain] == [False] * len(plain)
     assert [needs_staging(landed(f"landing/products/{name}")) for name in odd] == [True] * len(odd)
     assert staging_key(PRODUCTS, landed("landing/products/10:00.csv").object) == "_staging/products/0a1b.csv"

@@ -179,6 +179,13 @@ CASES = [
         accepted=[(101, 5, "Garden", "Spade", 2)],
     ),
     Case(
+        "gzip_csv_upper_case",
+        "GZIP.CSV.GZ",
+        gzip.compress(csv_bytes(HEADER, "102,5,Garden,Trowel")),
+        "processed",
+        accepted=[(102, 5, "Garden", "Trowel", 2)],
+    ),
+    Case(
         "not_gzip",
         "not-gzip.csv.gz",
         csv_bytes(HEADER, "111,5,Garden,Hoe"),
@@ -375,7 +382,7 @@ def test_the_run_goes_on_past_every_bad_file(corpus: CorpusRun) -> None:
     processed = [c for c in CASES if c.outcome == "processed"]
     assert sorted(corpus.ingest.quarantined) == sorted(landing_key(c) for c in CASES if c.outcome == "quarantined")
     assert sorted(corpus.archive.archived) == sorted(landing_key(c) for c in processed)
-    assert (corpus.process.rows_read, corpus.process.rows_accepted, corpus.process.rows_rejected) == (17, 14, 3)
+    assert (corpus.process.rows_read, corpus.process.rows_accepted, corpus.process.rows_rejected) == (18, 15, 3)
     assert corpus.process.rejected_by_reason == {"field_too_long": 1, "malformed_row": 1, "not_utf8": 1}
 
 
@@ -422,12 +429,12 @@ def test_checks_report_the_drift_and_the_rejections_of_the_batch(corpus: CorpusR
     assert results["rejection_rate"] == (
         False,
         "WARN",
-        {"rejection_rate": 3 / 17, "threshold": 0.05, "rows_read": 17, "rows_rejected": 3},
+        {"rejection_rate": 3 / 18, "threshold": 0.05, "rows_read": 18, "rows_rejected": 3},
     )
     assert results["rejection_limit"] == (
         True,
         "ERROR",
-        {"rejection_rate": 3 / 17, "threshold": 0.5, "files": files, "rows_read": 17, "rows_rejected": 3},
+        {"rejection_rate": 3 / 18, "threshold": 0.5, "files": files, "rows_read": 18, "rows_rejected": 3},
     )
     assert results["primary_key"][0] and results["rows_reconciled"][0]
 
