@@ -269,19 +269,14 @@ def landing_plan(source: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, 
     # `orders.csv` at the top and `orders/orders.csv` both land as landing/orders/orders.csv: the first
     # one is landed, the other skipped rather than written over it.
     first_by_target: dict[str, Path] = {}
-    for dataset, file in list(landing):
+    for dataset, file in landing:
         target = f"{dataset}/{file.name}"
         first = first_by_target.setdefault(target, file)
         if first != file:
-            landing.remove((dataset, file))
-            skipped.append(
-                (
-                    file.relative_to(source).as_posix(),
-                    f"lands as {target}, as {first.relative_to(source).as_posix()} does: rename one of them",
-                )
-            )
-    skipped.sort()
-    return landing, skipped
+            why = f"lands as {target}, as {first.relative_to(source).as_posix()} does: rename one of them"
+            skipped.append((file.relative_to(source).as_posix(), why))
+    landed = [(dataset, file) for dataset, file in landing if first_by_target[f"{dataset}/{file.name}"] == file]
+    return landed, sorted(skipped)
 
 
 def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, start_date: str) -> int:

@@ -1,5 +1,5 @@
 from lakehouse_assets.definitions import defs
-from lakehouse_assets.instance import definitions_pools
+from lakehouse_assets.instance import RUN_HOST_TAG, definitions_pools, run_host_tags
 
 
 def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
@@ -62,6 +62,9 @@ def test_checks_and_which_ones_block() -> None:
         ("analytics/top_products", "totals_match_processed"): True,
     }
     assert job.name == "lakehouse_job"
+    # A run of the whole job launched from the UI carries this machine's name, so a `lakehouse dev`
+    # started after a crash releases and retries it (`release_dead_runs`).
+    assert job.tags[RUN_HOST_TAG] == run_host_tags()[RUN_HOST_TAG]
 
 
 def test_every_sensor_runs_by_default_and_every_table_writer_holds_its_pool() -> None:
