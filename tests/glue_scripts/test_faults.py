@@ -9,8 +9,8 @@ real crashes: a process of its own (`fault_driver`, its own Spark JVM in its own
 SIGKILLed while the raw append runs (a timer armed at the point), once on a folder root and once on
 an S3 root (moto server: the killed process's s3a and boto3 requests stop mid-flight); no cleanup of
 any kind runs. The last rerun (the shared session, as any later run) must leave every table row for row
-as one uninterrupted run does (`CLEAN_RUN`), each file version with exactly one entry per stage in the ledger,
-each file archived once and nothing left in landing. On S3 the in-process points are those where
+as one uninterrupted run does (`CLEAN_RUN`), each file version with exactly one entry per stage in
+the ledger, each file archived once and nothing left in landing. On S3 the in-process points are those where
 the storage itself differs: a merge's rewrite and the archive's copy + delete.
 """
 
@@ -31,6 +31,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
+from glue_scripts.contracts import DATASETS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.failpoints import install_hook
 from glue_scripts.storage import LocalStore, S3Store, Store
@@ -48,7 +49,6 @@ FILES = {
     ("order_items", "2025-04-02.csv"): ITEMS + "102,12,5,,2,1,0,2025-04-02T10:00:00,2025-04-02\n",
 }
 ZONES = ("raw", "processed", "rejected")
-DATASETS = ("products", "orders", "order_items")
 VOLATILE = ("ingested_at", "processed_at", "rejected_at", "run_id", "resolved_at", "resolved_run_id")
 
 

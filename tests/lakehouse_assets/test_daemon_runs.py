@@ -132,12 +132,16 @@ def assert_delivered(spark: SparkSession, root: Path) -> None:
     assert sorted(row["count"] for row in entries) == [1] * 3 * (1 + 2 * len(DAYS))
 
 
-def race_sensor_and_ui_runs(deployment: Deployment, base_url: str) -> None:
-    """The sensor's run and a run launched as the UI's button does, at once: both succeed, one writer at a time."""
-    # The landing sensor's first tick requests the delivery; at the same moment a run of the whole
-    # job is launched as the UI's Materialize button does.
+def start_race(base_url: str) -> None:
+    """The landing sensor's first tick requests the delivery; at the same moment a run of the whole
+    job is launched as the UI's Materialize button does."""
     launched = graphql(base_url, LAUNCH_JOB)["data"]["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
+
+
+def race_sensor_and_ui_runs(deployment: Deployment, base_url: str) -> None:
+    """The sensor's run and a run launched as the UI's button does, at once: both succeed, one writer at a time."""
+    start_race(base_url)
     with deployment.instance() as instance:
         wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "every run to end")
         runs = instance.get_runs()
@@ -172,10 +176,7 @@ def test_on_postgresql_racing_runs_killed_with_lakehouse_dev_are_retried_once_an
     with deployment.instance() as instance:
         try:
             print(f"lakehouse dev up: {time.monotonic() - started:.0f} s")
-            # The race: the sensor's first tick requests the delivery, and the whole job is launched
-            # as the UI's button does, at once.
-            launched = graphql(base_url, LAUNCH_JOB)["data"]["launchRun"]
-            assert launched["__typename"] == "LaunchRunSuccess", launched
+            start_race(base_url)
 
             def sensor_run_writing() -> bool:
                 """The sensor's run holds a table lock."""
