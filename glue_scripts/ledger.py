@@ -1,10 +1,11 @@
 """The file ledger (`audit/file_loads/<dataset>`): what happened to every delivered file, stage by stage.
 
 One append-only Delta table per data set records, per file version (key + content digest), when it
-reached the raw table, when its rows were accounted for in processed/rejected (with the counts),
-and when it was archived or quarantined. Every stage asks the ledger which files still need it,
-which is what makes a rerun after a crash, or a file landed twice, leave the tables as one delivery
-would. The reconciliation check reads the counts back from here.
+reached the raw table, when its rows were accounted for in processed/rejected (with the counts:
+read = accepted + rejected + waiting for a parent), or held by the rejection limit (and later
+released by an operator), and when it was archived or quarantined. Every stage asks the ledger
+which files still need it, which is what makes a rerun after a crash, or a file landed twice,
+leave the tables as one delivery would. The reconciliation check reads the counts back from here.
 
 One table per data set, because the data sets are processed concurrently (the products and orders
 Glue jobs of the Step Functions workflow run in parallel): each ledger then has one writer at a
@@ -14,6 +15,7 @@ once (`stages_by_version`) and appends to it once (`record`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
@@ -32,6 +34,11 @@ STAGE_RAW = "raw"
 STAGE_PROCESSED = "processed"
 STAGE_ARCHIVED = "archived"
 STAGE_QUARANTINED = "quarantined"
+# Over the rejection limit: counted, rejected rows recorded, nothing merged, the file kept in landing.
+STAGE_HELD = "held"
+# An operator accepted a held file's rejections (`lakehouse release`): the next run processes it.
+STAGE_RELEASED = "released"
+BATCH_STAGES = (STAGE_PROCESSED, STAGE_HELD)
 
 LEDGER_SCHEMA = StructType(
     [
@@ -45,8 +52,11 @@ LEDGER_SCHEMA = StructType(
         StructField("rows_rejected", LongType()),
         StructField("detail", StringType()),
         StructField("recorded_at", TimestampType(), nullable=False),
+        # Added after the first release: ledgers written before it lack the column (read as null).
+        StructField("rows_waiting", LongType()),
     ]
 )
+ENTRY_COLUMNS = [f.name for f in LEDGER_SCHEMA.fields if f.name != "recorded_at"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class LedgerEntry:
     rows_accepted: int | None = None
     rows_rejected: int | None = None
     detail: str | None = None
+    rows_waiting: int | None = None
 
     @classmethod
     def for_object(
@@ -101,10 +112,17 @@ def ensure_ledger(spark: SparkSession, store: Store, dataset: str) -> str:
 
 def read_ledger(spark: SparkSession, store: Store, dataset: str | None = None) -> DataFrame:
     """One data set's ledger, or (no `dataset`) all of them together."""
-    if dataset is not None:
-        return read_table(spark, ensure_ledger(spark, store, dataset))
-    ledgers = [read_table(spark, ensure_ledger(spark, store, name)) for name in CONTRACTS]
+    names = [dataset] if dataset is not None else list(CONTRACTS)
+    ledgers = [_with_every_column(read_table(spark, ensure_ledger(spark, store, name))) for name in names]
     return reduce(DataFrame.unionByName, ledgers)
+
+
+def _with_every_column(entries: DataFrame) -> DataFrame:
+    """A ledger written before a column was added reads with that column null."""
+    for column in LEDGER_SCHEMA.fields:
+        if column.name not in entries.columns:
+            entries = entries.withColumn(column.name, F.lit(None).cast(column.dataType))
+    return entries.select(*LEDGER_SCHEMA.fieldNames())
 
 
 def record(spark: SparkSession, store: Store, entries: list[LedgerEntry], now: datetime) -> None:
@@ -113,8 +131,12 @@ def record(spark: SparkSession, store: Store, entries: list[LedgerEntry], now: d
     for entry in entries:
         by_dataset.setdefault(entry.dataset, []).append(entry)
     for dataset, dataset_entries in by_dataset.items():
-        rows = [(*(getattr(e, f.name) for f in LEDGER_SCHEMA.fields[:-1]), now) for e in dataset_entries]
-        rows_frame(spark, rows, LEDGER_SCHEMA).write.format("delta").mode("append").save(
+        rows = [
+            tuple(now if name == "recorded_at" else getattr(e, name) for name in LEDGER_SCHEMA.fieldNames())
+            for e in dataset_entries
+        ]
+        # mergeSchema: a ledger created before `rows_waiting` existed gains the column on its next append.
+        rows_frame(spark, rows, LEDGER_SCHEMA).write.format("delta").mode("append").option("mergeSchema", "true").save(
             ensure_ledger(spark, store, dataset)
         )
 
@@ -168,11 +190,33 @@ def versions_at_stage(spark: SparkSession, store: Store, dataset: str, stage: st
     return {v for v, reached in stages_by_version(spark, store, dataset, version_ids).items() if stage in reached}
 
 
+def _entries(rows: list) -> list[LedgerEntry]:
+    return [LedgerEntry(**{name: row[name] for name in ENTRY_COLUMNS}) for row in rows]
+
+
 def latest_processed_entries(spark: SparkSession, store: Store, dataset: str) -> list[LedgerEntry]:
-    """The `processed` entries of the last run that processed `dataset` (what the checks look at)."""
+    """The `processed` entries of the last run that processed `dataset`."""
     entries = read_ledger(spark, store, dataset).where(F.col("stage") == STAGE_PROCESSED)
     last = entries.orderBy(F.col("recorded_at").desc()).select("run_id").first()
     if last is None:
         return []
-    rows = entries.where(F.col("run_id") == last.run_id).collect()
-    return [LedgerEntry(**{f.name: row[f.name] for f in LEDGER_SCHEMA.fields[:-1]}) for row in rows]
+    return _entries(entries.where(F.col("run_id") == last.run_id).collect())
+
+
+def batch_entries(spark: SparkSession, store: Store, dataset: str, run_ids: Sequence[str]) -> list[LedgerEntry]:
+    """The `processed` and `held` entries these runs wrote: the batch the checks of a run look at.
+
+    `run_ids` are a run and the runs it re-executes, so a retry whose first attempt processed the
+    batch still checks it; a run that processed no file has no batch.
+    """
+    batch = F.col("stage").isin(*BATCH_STAGES) & F.col("run_id").isin(*run_ids)
+    return _entries(read_ledger(spark, store, dataset).where(batch).collect())
+
+
+def held_versions(reached: Mapping[str, set[str]]) -> set[str]:
+    """Of `stages_by_version`'s answer: the versions held by the rejection limit and not released."""
+    return {v for v, stages in reached.items() if STAGE_HELD in stages and STAGE_RELEASED not in stages}
+
+
+def released_versions(reached: Mapping[str, set[str]]) -> set[str]:
+    return {v for v, stages in reached.items() if STAGE_RELEASED in stages and STAGE_PROCESSED not in stages}

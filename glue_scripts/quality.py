@@ -6,6 +6,7 @@ into pass/fail results; keeping the measuring here lets every runner compute the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,13 +15,48 @@ from pyspark.sql import functions as F
 
 from glue_scripts.contracts import EXTRA_FIELDS, LINEAGE_FIELDS, SOURCE_FILE, DatasetContract, ForeignKey
 from glue_scripts.delta_tables import read_table
-from glue_scripts.ledger import LedgerEntry, latest_processed_entries, rows_by_version, version_column
+from glue_scripts.ledger import STAGE_HELD, LedgerEntry, batch_entries, rows_by_version, version_column
 from glue_scripts.storage import PROCESSED, RAW, Store, table_key
 
 SAMPLE_SIZE = 10
 # Operating thresholds of the rejection checks (Dagster's resource and the process job default to these).
 DEFAULT_REJECTION_WARN_SHARE = 0.05
 DEFAULT_REJECTION_MAX_SHARE = 0.5
+DEFAULT_REJECTION_MIN_ROWS = 20
+# The settings that change them, named in the messages of a held batch.
+MAX_SHARE_SETTING = "LAKEHOUSE_REJECTION_MAX_SHARE"
+MIN_ROWS_SETTING = "LAKEHOUSE_REJECTION_MIN_ROWS"
+
+
+def release_command(files: list[str]) -> str:
+    """The command that lets held files through once someone has looked at their rejected rows."""
+    return f"lakehouse release {' '.join(files)} --accept-rejections"
+
+
+@dataclass(frozen=True)
+class RejectionPolicy:
+    """Warn above `warn_share` of a batch's decided rows rejected; hold it above `max_share`.
+
+    Decided rows are accepted + rejected: rows waiting for a parent count for neither. The limit
+    applies from `min_rows` decided rows up, so one stale row in a one-row correction holds nothing.
+    """
+
+    warn_share: float = DEFAULT_REJECTION_WARN_SHARE
+    max_share: float = DEFAULT_REJECTION_MAX_SHARE
+    min_rows: int = DEFAULT_REJECTION_MIN_ROWS
+
+    def hold_reason(self, accepted: int, rejected: int) -> str | None:
+        """Why a batch with these counts is held, or None when it is not."""
+        decided = accepted + rejected
+        if decided == 0 or decided < self.min_rows or rejected / decided <= self.max_share:
+            return None
+        return (
+            f"rejected {rejected:,} of {decided:,} rows ({rejected / decided:.1%}), over the rejection limit of "
+            f"{self.max_share:.1%} ({MAX_SHARE_SETTING}; applied from {self.min_rows:,} rows, {MIN_ROWS_SETTING})"
+        )
+
+
+DEFAULT_POLICY = RejectionPolicy()
 
 
 @dataclass(frozen=True)
@@ -82,23 +118,31 @@ class ReconciliationReport:
     rows_accepted: int
     rows_rejected: int
     unbalanced_files: list[str]
+    rows_waiting: int = 0
+    # landing key -> why the rejection limit held it
+    held_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.unbalanced_files
 
     @property
+    def rows_decided(self) -> int:
+        return self.rows_accepted + self.rows_rejected
+
+    @property
     def rejection_share(self) -> float:
-        return self.rows_rejected / self.rows_read if self.rows_read else 0.0
+        """Rejected over decided rows (rows waiting for a parent are neither)."""
+        return self.rows_rejected / self.rows_decided if self.rows_decided else 0.0
 
 
 def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> ReconciliationReport:
-    """Per file of the last batch: read = accepted + rejected, and read = its rows in raw."""
+    """Per file of the batch: read = accepted + rejected + waiting, and read = its rows in raw."""
     in_raw = rows_by_version(raw, [entry.version_id for entry in entries])
     unbalanced = [
         entry.source_file
         for entry in entries
-        if (entry.rows_accepted or 0) + (entry.rows_rejected or 0) != (entry.rows_read or 0)
+        if (entry.rows_accepted or 0) + (entry.rows_rejected or 0) + (entry.rows_waiting or 0) != (entry.rows_read or 0)
         or in_raw.get(entry.version_id, 0) != (entry.rows_read or 0)
     ]
     return ReconciliationReport(
@@ -107,6 +151,8 @@ def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> Reconci
         rows_accepted=sum(entry.rows_accepted or 0 for entry in entries),
         rows_rejected=sum(entry.rows_rejected or 0 for entry in entries),
         unbalanced_files=sorted(unbalanced),
+        rows_waiting=sum(entry.rows_waiting or 0 for entry in entries),
+        held_files={e.source_file: e.detail or "" for e in entries if e.stage == STAGE_HELD},
     )
 
 
@@ -122,7 +168,7 @@ class SchemaDriftReport:
 
 
 def schema_drift_report(entries: list[LedgerEntry], raw: DataFrame) -> SchemaDriftReport:
-    """Columns outside the contract in the files of the last batch, from their rows in raw (`extra_fields`).
+    """Columns outside the contract in the files of the batch, from their rows in raw (`extra_fields`).
 
     Read from the rows, so a file without rows shows none; the workbook lineage keys are not columns.
     """
@@ -211,13 +257,14 @@ def reconciliation_result(contract: DatasetContract, report: ReconciliationRepor
             "rows_read": report.rows_read,
             "rows_accepted": report.rows_accepted,
             "rows_rejected": report.rows_rejected,
+            "rows_waiting": report.rows_waiting,
             "unbalanced_files": json_metadata(report.unbalanced_files),
         },
     )
 
 
 def rejection_rate_result(contract: DatasetContract, report: ReconciliationReport, warn_share: float) -> dict[str, Any]:
-    """Warns (never blocks) when the last batch rejected more than `warn_share` of its rows."""
+    """Warns (never blocks) when the batch rejected more than `warn_share` of its decided rows."""
     return _result(
         contract,
         REJECTION_RATE_CHECK,
@@ -227,29 +274,41 @@ def rejection_rate_result(contract: DatasetContract, report: ReconciliationRepor
             "threshold": warn_share,
             "rows_read": report.rows_read,
             "rows_rejected": report.rows_rejected,
+            "rows_waiting": report.rows_waiting,
         },
         severity=WARN,
     )
 
 
-def rejection_limit_result(contract: DatasetContract, report: ReconciliationReport, max_share: float) -> dict[str, Any]:
-    """Fails (blocking: the batch's files are not archived) when the last batch rejected more than `max_share`."""
-    return _result(
-        contract,
-        REJECTION_LIMIT_CHECK,
-        report.rejection_share <= max_share,
-        {
-            "rejection_rate": report.rejection_share,
-            "threshold": max_share,
-            "files": report.files,
-            "rows_read": report.rows_read,
-            "rows_rejected": report.rows_rejected,
-        },
-    )
+def rejection_limit_result(
+    contract: DatasetContract, report: ReconciliationReport, policy: RejectionPolicy
+) -> dict[str, Any]:
+    """Fails when the process step held files of the batch (over the limit it applied); says how to go on."""
+    metadata: dict[str, Any] = {
+        "rejection_rate": report.rejection_share,
+        "threshold": policy.max_share,
+        "min_rows": policy.min_rows,
+        "files": report.files,
+        "rows_read": report.rows_read,
+        "rows_rejected": report.rows_rejected,
+        "rows_waiting": report.rows_waiting,
+        "held_files": json_metadata(report.held_files),
+    }
+    description = None
+    if report.held_files:
+        files = list(report.held_files)
+        metadata["release"] = release_command(files)
+        description = (
+            f"Held in landing, nothing written to processed/{contract.name}: {', '.join(files)} "
+            f"({next(iter(report.held_files.values()))}). Look at their rows in rejected_{contract.name} "
+            f"(lakehouse query), then fix and land them again, or raise {MAX_SHARE_SETTING}, or let "
+            f"them through as they are: {release_command(files)}"
+        )
+    return _result(contract, REJECTION_LIMIT_CHECK, not report.held_files, metadata, description=description)
 
 
 def schema_drift_result(contract: DatasetContract, report: SchemaDriftReport) -> dict[str, Any]:
-    """Warns when files of the last batch had columns the contract does not know (kept in raw's `extra_fields`)."""
+    """Warns when files of the batch had columns the contract does not know (kept in raw's `extra_fields`)."""
     return _result(
         contract,
         SCHEMA_DRIFT_CHECK,
@@ -263,27 +322,49 @@ def schema_drift_result(contract: DatasetContract, report: SchemaDriftReport) ->
     )
 
 
+def not_evaluated_result(contract: DatasetContract, check_name: str, severity: str) -> dict[str, Any]:
+    """A check about the batch, in a run that processed no file of the data set: passed, and says so."""
+    return _result(
+        contract,
+        check_name,
+        True,
+        {"files": 0, "evaluated": False},
+        severity=severity,
+        description=f"Not evaluated: this run processed no file of {contract.name}.",
+    )
+
+
 def _result(
-    contract: DatasetContract, check_name: str, passed: bool, metadata: dict[str, Any], severity: str = ERROR
+    contract: DatasetContract,
+    check_name: str,
+    passed: bool,
+    metadata: dict[str, Any],
+    severity: str = ERROR,
+    description: str | None = None,
 ) -> dict[str, Any]:
-    return {
+    result = {
         "asset_key": processed_asset_key(contract),
         "check_name": check_name,
         "passed": bool(passed),
         "severity": severity,
         "metadata": metadata,
     }
+    if description:
+        result["description"] = description
+    return result
 
 
 def check_results(
     spark: SparkSession,
     store: Store,
     contract: DatasetContract,
-    rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE,
-    rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE,
+    batch_run_ids: Sequence[str],
+    policy: RejectionPolicy | None = None,
 ) -> list[dict[str, Any]]:
     """Every check declared on `processed/<dataset>`, in declaration order, measured the way Dagster's checks do.
 
+    The table checks look at the whole table; the batch checks at the files `batch_run_ids` (the
+    run, and the runs it re-executes) processed or held, and are not evaluated when there are none.
     The process job calls this after its merge, so a run on Glue or EMR Serverless reports the same
     results an in-process run's asset checks compute.
     """
@@ -292,11 +373,16 @@ def check_results(
     for fk in contract.foreign_keys:
         parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
         results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))
-    entries = latest_processed_entries(spark, store, contract.name)
+    policy = policy or DEFAULT_POLICY
+    entries = batch_entries(spark, store, contract.name, batch_run_ids)
+    if not entries:
+        batch_checks = [(RECONCILIATION_CHECK, ERROR), (REJECTION_RATE_CHECK, WARN), (REJECTION_LIMIT_CHECK, ERROR)]
+        batch_checks.append((SCHEMA_DRIFT_CHECK, WARN))
+        return results + [not_evaluated_result(contract, name, severity) for name, severity in batch_checks]
     raw = read_table(spark, store.spark_path(table_key(RAW, contract.name)))
     batch = reconciliation_report(entries, raw)
     results.append(reconciliation_result(contract, batch))
-    results.append(rejection_rate_result(contract, batch, rejection_warn_share))
-    results.append(rejection_limit_result(contract, batch, rejection_max_share))
+    results.append(rejection_rate_result(contract, batch, policy.warn_share))
+    results.append(rejection_limit_result(contract, batch, policy))
     results.append(schema_drift_result(contract, schema_drift_report(entries, raw)))
     return results

@@ -7,7 +7,8 @@ stage still has to do, so every stage can be rerun after any failure:
   their rows appended to `raw/<dataset>` with lineage.
 - `process_batch`: raw rows of files still waiting in landing are cast, validated, deduplicated
   and merged into `processed/<dataset>`; the rest go to `rejected/<dataset>` with their reasons.
-  Children also retry the rows that only waited for a parent (late parents).
+  Children also retry the rows that only waited for a parent (late parents). A batch over the
+  rejection limit is held in landing instead (`release_held` lets it through).
 - `archive_landed`: landing files whose rows are fully accounted for move to `archived/`.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType, TimestampType
 
@@ -47,6 +48,7 @@ from glue_scripts.landing import (
     read_landed_files,
     staged_for_spark,
 )
+from glue_scripts.quality import RejectionPolicy
 from glue_scripts.storage import ARCHIVED, PROCESSED, QUARANTINE, RAW, REJECTED, Store, StoredObject, table_key
 from glue_scripts.validation import (
     KEY_IS_STORED,
@@ -241,12 +243,24 @@ def free_key(store: Store, key: str, obj: StoredObject) -> str:
 
 @dataclass
 class ProcessOutcome:
+    """A batch's figures. Rows read = accepted + rejected + waiting (for a parent) + held.
+
+    Held rows are the accepted and waiting rows of files held by the rejection limit: nothing of
+    those files is merged; their rejected rows are recorded all the same.
+    """
+
     dataset: str
     files: list[str] = field(default_factory=list)
     rows_read: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
+    rows_waiting: int = 0
+    rows_held: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    waiting_by_reason: dict[str, int] = field(default_factory=dict)
+    # file version id -> why it is held (this batch), and versions held by an earlier run, still in landing
+    held: dict[str, str] = field(default_factory=dict)
+    still_held: list[str] = field(default_factory=list)
     late_rows_resolved: int = 0
     late_rows_waiting: int = 0
     processed_rows: int = 0
@@ -256,25 +270,50 @@ class ProcessOutcome:
     partitions_touched: list[str] = field(default_factory=list)
     # Accepted rows (new or late) whose key is already stored: updates. None of them: the batch is appended.
     rows_updating_stored: int = 0
-    # file version id -> (rows read, rows accepted)
-    counts_by_file: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # file version id -> {"rows_read", "rows_accepted", "rows_rejected", "rows_waiting"} (the ledger's counts)
+    counts_by_file: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The file versions a process run takes: new ones, and held ones an operator released."""
+
+    files: list[str]
+    released: set[str]
+    still_held: list[str]
+
+
+def waiting_batch(spark: SparkSession, store: Store, contract: DatasetContract) -> Batch:
+    """Files still in landing whose rows are in raw but not yet accounted for, minus the held ones."""
+    ids = [o.version_id for o in landing_files(store, contract.name)]
+    reached = ledger.stages_by_version(spark, store, contract.name, ids)
+    held = ledger.held_versions(reached)
+    files = sorted(
+        v
+        for v, done in reached.items()
+        if ledger.STAGE_RAW in done and ledger.STAGE_PROCESSED not in done and v not in held
+    )
+    return Batch(files, ledger.released_versions(reached) & set(files), sorted(held))
 
 
 def waiting_versions(spark: SparkSession, store: Store, contract: DatasetContract) -> list[str]:
-    """Files still in landing whose rows are in raw but not yet accounted for."""
-    ids = [o.version_id for o in landing_files(store, contract.name)]
-    reached = ledger.stages_by_version(spark, store, contract.name, ids)
-    return sorted(v for v, done in reached.items() if ledger.STAGE_RAW in done and ledger.STAGE_PROCESSED not in done)
+    """Files still in landing whose rows are in raw but not yet accounted for (and not held)."""
+    return waiting_batch(spark, store, contract).files
 
 
 def candidate_columns(contract: DatasetContract) -> list[str]:
     return [*contract.column_names, RAW_RECORD, SOURCE_FILE, SOURCE_FILE_DIGEST, SOURCE_LINE]
 
 
-def late_parent_rows(rejected: DataFrame) -> DataFrame:
-    """Rejected rows that only waited for a parent and are not resolved yet."""
+def is_waiting() -> Column:
+    """A row rejected only because a parent has not arrived (yet): waiting, not rejected."""
     late = F.array(*[F.lit(reason) for reason in sorted(LATE_PARENT_REASONS)])
-    return rejected.where(F.col(RESOLVED_AT).isNull() & (F.size(F.array_except(REJECT_REASONS, late)) == 0))
+    return (F.size(REJECT_REASONS) > 0) & (F.size(F.array_except(REJECT_REASONS, late)) == 0)
+
+
+def late_parent_rows(rejected: DataFrame) -> DataFrame:
+    """Rows of the rejected table that wait for a parent and are not resolved yet."""
+    return rejected.where(F.col(RESOLVED_AT).isNull() & is_waiting())
 
 
 def check_batch(
@@ -358,8 +397,19 @@ def merge_rejected(spark: SparkSession, path: str, contract: DatasetContract, re
 
 
 def process_batch(
-    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    run_id: str,
+    now: datetime,
+    limit: RejectionPolicy | None = None,
 ) -> ProcessOutcome:
+    """raw -> processed + rejected for the waiting files; with `limit`, a batch over it is held.
+
+    A held batch writes nothing to processed: its rejected rows are recorded, its files get a `held`
+    ledger entry (with the reason) and stay in landing, and later runs leave them alone until
+    `release_held` accepts their rejections. Files released that way never count for the limit.
+    """
     outcome = ProcessOutcome(contract.name)
     processed_path = table_path(store, PROCESSED, contract)
     rejected_path = table_path(store, REJECTED, contract)
@@ -368,7 +418,8 @@ def process_batch(
     raw_path = table_path(store, RAW, contract)
     ensure_table(spark, raw_path, raw_schema(contract))
 
-    outcome.files = waiting_versions(spark, store, contract)
+    batch = waiting_batch(spark, store, contract)
+    outcome.files, outcome.still_held = batch.files, batch.still_held
     columns = candidate_columns(contract)
     candidates = (
         read_table(spark, raw_path)
@@ -384,8 +435,16 @@ def process_batch(
     checked = check_batch(candidates, contract, parents, stored).persist()
     try:
         tally(checked, contract, outcome)
+        if limit is not None:
+            hold(outcome, batch, limit)
+        if outcome.held:
+            # Nothing of a held file is merged; of its rows only the rejected ones are recorded.
+            in_held = ledger.version_column().isin(list(outcome.held)) & ~F.col(FROM_REJECTED)
+            checked_kept = checked.where(~in_held | (~is_clean() & ~is_waiting()))
+        else:
+            checked_kept = checked
         if outcome.rows_accepted or outcome.late_rows_resolved:
-            accepted = accepted_rows(checked, contract, run_id, now)
+            accepted = accepted_rows(checked_kept, contract, run_id, now)
             if outcome.rows_updating_stored:
                 merge_processed(spark, processed_path, contract, accepted, outcome.partitions_touched)
             else:
@@ -397,17 +456,16 @@ def process_batch(
                     accepted = accepted.repartition(contract.partition_column)
                 accepted.write.format("delta").mode("append").save(processed_path)
         failpoint(f"processed_merged_{contract.name}")
-        if outcome.rows_rejected or outcome.late_rows_resolved or outcome.late_rows_waiting:
-            merge_rejected(spark, rejected_path, contract, rejected_rows(checked, contract, run_id, now))
+        if outcome.rows_rejected or outcome.rows_waiting or outcome.late_rows_resolved or outcome.late_rows_waiting:
+            merge_rejected(spark, rejected_path, contract, rejected_rows(checked_kept, contract, run_id, now))
         entries = [
             ledger.LedgerEntry(
                 contract.name,
                 *version_id.rsplit("#", 1),
-                ledger.STAGE_PROCESSED,
+                ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
                 run_id,
-                rows_read=counts[0],
-                rows_accepted=counts[1],
-                rows_rejected=counts[0] - counts[1],
+                detail=outcome.held.get(version_id),
+                **counts,
             )
             for version_id, counts in outcome.counts_by_file.items()
         ]
@@ -424,6 +482,55 @@ def process_batch(
     return outcome
 
 
+def hold(outcome: ProcessOutcome, batch: Batch, limit: RejectionPolicy) -> None:
+    """Hold the batch's files (all but the released ones) when their rows are over the rejection limit.
+
+    Their accepted and waiting rows move to `rows_held`: the outcome then counts what is written.
+    """
+    judged = {v: c for v, c in outcome.counts_by_file.items() if v not in batch.released}
+    reason = limit.hold_reason(
+        sum(c["rows_accepted"] for c in judged.values()), sum(c["rows_rejected"] for c in judged.values())
+    )
+    if reason is None:
+        return
+    for version_id, counts in judged.items():
+        outcome.held[version_id] = reason
+        outcome.rows_held += counts["rows_accepted"] + counts["rows_waiting"]
+        outcome.rows_accepted -= counts["rows_accepted"]
+        outcome.rows_waiting -= counts["rows_waiting"]
+
+
+def held_in_landing(spark: SparkSession, store: Store, contract: DatasetContract) -> dict[str, StoredObject]:
+    """The landing files held by the rejection limit and not released, by key."""
+    objects = landing_files(store, contract.name)
+    reached = ledger.stages_by_version(spark, store, contract.name, [o.version_id for o in objects])
+    held = ledger.held_versions(reached)
+    return {o.key: o for o in objects if o.version_id in held}
+
+
+def held_files(
+    spark: SparkSession, store: Store, contract: DatasetContract, keys: Collection[str]
+) -> dict[str, StoredObject]:
+    """These landing keys' files; LookupError, naming the held ones, if any of them is not held."""
+    held = held_in_landing(spark, store, contract)
+    if unknown := sorted(set(keys) - set(held)):
+        held_there = ", ".join(sorted(held)) or "none"
+        raise LookupError(f"not held in landing/{contract.name}: {', '.join(unknown)} (held there: {held_there})")
+    return {key: held[key] for key in sorted(set(keys))}
+
+
+def release_held(
+    spark: SparkSession, store: Store, contract: DatasetContract, keys: Collection[str], run_id: str, now: datetime
+) -> list[str]:
+    """Accept the rejections of these held landing files: the next run processes them, limit waived."""
+    entries = [
+        ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_RELEASED, run_id, detail="rejections accepted")
+        for obj in held_files(spark, store, contract, keys).values()
+    ]
+    ledger.record(spark, store, entries, now)
+    return [entry.version_id for entry in entries]
+
+
 def read_parent(spark: SparkSession, store: Store, parent: str) -> DataFrame:
     """A parent's processed table, created empty if it has not arrived yet (its rows will be late)."""
     path = store.spark_path(table_key(PROCESSED, parent))
@@ -436,10 +543,10 @@ def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome
     """The batch's figures from one aggregation of the cached rows, grouped small enough to collect.
 
     Groups are (new or retried late row, file version, reasons): at most files x reason combinations.
-    From them: rows read / accepted / rejected, rejections per reason and per file, late rows
-    resolved or still waiting, how many accepted rows update a stored key, and the partitions the
-    accepted rows touch (their own partition and where their key is stored today), which the merge
-    is pruned to.
+    From them: rows read / accepted / rejected / waiting for a parent, reasons and counts per file,
+    late rows resolved or still waiting, how many accepted rows update a stored key, and the
+    partitions the accepted rows touch (their own partition and where their key is stored today),
+    which the merge is pruned to.
     """
     aggregations = [F.count(F.lit(1)).alias("rows"), F.sum(F.col(KEY_IS_STORED).cast("long")).alias("stored")]
     if contract.partition_column:
@@ -450,33 +557,39 @@ def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome
         .agg(*aggregations)
         .collect()
     )
-    reasons: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
     partitions: set[str] = set()
-    per_file = {version_id: [0, 0] for version_id in outcome.files}
+    per_file = {version_id: Counter[str]() for version_id in outcome.files}
     for group in groups:
-        clean = not group[REJECT_REASONS]
-        if clean:
+        reasons = group[REJECT_REASONS]
+        if not reasons:
+            kind = "rows_accepted"
+        else:
+            kind = "rows_waiting" if set(reasons) <= LATE_PARENT_REASONS else "rows_rejected"
+        if kind == "rows_accepted":
             outcome.rows_updating_stored += group.stored or 0
             if contract.partition_column:
                 partitions.update(value for value in group.partitions if value is not None)
         if group[FROM_REJECTED]:
-            if clean:
+            if kind == "rows_accepted":
                 outcome.late_rows_resolved += group.rows
             else:
                 outcome.late_rows_waiting += group.rows
             continue
-        counts = per_file.setdefault(group.version_id, [0, 0])
-        counts[0] += group.rows
-        outcome.rows_read += group.rows
-        if clean:
-            counts[1] += group.rows
-            outcome.rows_accepted += group.rows
-        else:
-            reasons.update(dict.fromkeys(group[REJECT_REASONS], group.rows))
-    outcome.rows_rejected = outcome.rows_read - outcome.rows_accepted
-    outcome.rejected_by_reason = dict(sorted(reasons.items()))
+        counts = per_file.setdefault(group.version_id, Counter())
+        counts["rows_read"] += group.rows
+        counts[kind] += group.rows
+        if kind != "rows_accepted":
+            (waiting if kind == "rows_waiting" else rejected).update(dict.fromkeys(reasons, group.rows))
+    kinds = ("rows_read", "rows_accepted", "rows_rejected", "rows_waiting")
+    outcome.counts_by_file = {version_id: {k: counts[k] for k in kinds} for version_id, counts in per_file.items()}
+    outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected, outcome.rows_waiting = (
+        sum(counts[k] for counts in outcome.counts_by_file.values()) for k in kinds
+    )
+    outcome.rejected_by_reason = dict(sorted(rejected.items()))
+    outcome.waiting_by_reason = dict(sorted(waiting.items()))
     outcome.partitions_touched = sorted(partitions)
-    outcome.counts_by_file = {version_id: (read, accepted) for version_id, (read, accepted) in per_file.items()}
 
 
 # ---------------------------------------------------------------------------------------------

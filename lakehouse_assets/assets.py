@@ -38,6 +38,7 @@ from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.jobs import PREVIEW_ROWS, markdown_table  # noqa: F401 (re-exported: their old home)
 from glue_scripts.landing import raw_schema
+from glue_scripts.quality import release_command
 from glue_scripts.storage import PROCESSED, RAW, REJECTED
 from lakehouse_assets import landed_files
 from lakehouse_assets.resources import LakehouseResource
@@ -242,21 +243,18 @@ def build_processing_asset(contract: DatasetContract):
         (outcome,) = step.outcomes
         context.log.info(
             f"{name}: {outcome.rows_read} rows read from {len(outcome.files)} files, {outcome.rows_accepted} accepted, "
-            f"{outcome.rows_rejected} rejected {outcome.rejected_by_reason or ''}"
+            f"{outcome.rows_rejected} rejected {outcome.rejected_by_reason or ''}, {outcome.rows_waiting} waiting "
+            f"for a parent {outcome.waiting_by_reason or ''}"
         )
-        for version, (read, accepted) in outcome.counts_by_file.items():
-            context.log_event(
-                landed_files.file_materialization(
-                    version,
-                    {
-                        "stage": "processed",
-                        "dataset": name,
-                        "rows_read": read,
-                        "rows_accepted": accepted,
-                        "rows_rejected": read - accepted,
-                    },
-                )
-            )
+        for version, reason in outcome.held.items():
+            context.log.warning(f"held in landing: {version.rsplit('#', 1)[0]}: {reason}")
+        for version, counts in outcome.counts_by_file.items():
+            held = version in outcome.held
+            metadata = {"stage": "held" if held else "processed", "dataset": name, **counts}
+            if held:
+                metadata["reason"] = outcome.held[version]
+                metadata["release"] = release_command([version.rsplit("#", 1)[0]])
+            context.log_event(landed_files.file_materialization(version, metadata))
         # The metadata (rows, every rejection reason, version, preview) is built with the stage call.
         yield from step.results
 

@@ -3,15 +3,19 @@
 Blocking checks (a failure stops the run before the landing files are archived):
 - `primary_key`: the primary key is never null and unique across the whole table;
 - `<fk>_in_<parent>`: every foreign key of a child table exists in its parent;
-- `rows_reconciled`: for every file of the last batch, rows read = accepted + rejected, and rows
-  read = the file's rows in raw (nothing lost between stages);
-- `rejection_limit`: the last batch rejected at most `rejection_max_share` of its rows (default
-  half): a delivery that is mostly wrong (wrong file, wrong encoding, a format change) stays in
-  landing for someone to look at instead of being archived as if it were fine.
+- `rows_reconciled`: for every file of the batch, rows read = accepted + rejected + waiting for a
+  parent, and rows read = the file's rows in raw (nothing lost between stages);
+- `rejection_limit`: fails when the process step held the batch, which it does when the batch
+  rejected more than `rejection_max_share` of its decided rows (default half; from
+  `rejection_min_rows` rows up): a delivery that is mostly wrong (wrong file, wrong encoding, a
+  format change) stays in landing, nothing merged, for someone to look at.
 Warning only:
-- `rejection_rate`: the last batch rejected more than `rejection_warn_share` of its rows;
-- `schema_drift`: files of the last batch had columns the contract does not know (kept in raw's
+- `rejection_rate`: the batch rejected more than `rejection_warn_share` of its decided rows;
+- `schema_drift`: files of the batch had columns the contract does not know (kept in raw's
   `extra_fields`); the check names them.
+
+"The batch" is what this run (or the run it re-executes) processed; a run that processed no file of
+the data set does not evaluate these four (they pass, marked `evaluated: false`).
 
 The checks of one table are one `multi_asset_check`: one step measures them all in one pass
 (`quality.check_results`: the table, the ledger and raw read once), instead of a step per check,
@@ -40,7 +44,7 @@ from glue_scripts import quality
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from lakehouse_assets.assets import processed_key
 from lakehouse_assets.resources import LakehouseResource
-from lakehouse_assets.runners import SparkExecution, check_result
+from lakehouse_assets.runners import SparkExecution, batch_run_ids, check_result
 
 # A check runs whenever its table is materialized, in the same run. Giving checks a condition (rather
 # than letting them ride along) lets the automation sensor plan a child table, and the archive, in
@@ -81,23 +85,32 @@ def check_specs(contract: DatasetContract) -> list[AssetCheckSpec]:
     specs += [
         spec(
             quality.RECONCILIATION_CHECK,
-            "Last batch, per file: rows read = accepted + rejected = the file's rows in raw.",
+            "This run's batch, per file: rows read = accepted + rejected + waiting for a parent = the file's "
+            "rows in raw. On failure rows went missing between stages: the files stay in landing; compare "
+            "`raw_" + contract.name + "` with processed and rejected for the files named, and report it.",
             blocking=True,
         ),
         spec(
             quality.REJECTION_RATE_CHECK,
-            "Warns when the last batch rejected more than `rejection_warn_share` of its rows.",
+            "Warns when this run's batch rejected more than `rejection_warn_share` "
+            "(LAKEHOUSE_REJECTION_WARN_SHARE) of its decided rows; rows waiting for a parent do not count. "
+            f"The rejected rows and their reasons are in rejected_{contract.name}.",
             blocking=False,
         ),
         spec(
             quality.REJECTION_LIMIT_CHECK,
-            "Blocks the archive when the last batch rejected more than `rejection_max_share` of its rows "
-            "(its files stay in landing).",
+            "Fails when this run's batch rejected more than `rejection_max_share` "
+            f"({quality.MAX_SHARE_SETTING}, default {quality.DEFAULT_REJECTION_MAX_SHARE}) of its decided rows, "
+            f"from {quality.MIN_ROWS_SETTING} (default {quality.DEFAULT_REJECTION_MIN_ROWS}) rows up; rows waiting "
+            "for a parent do not count. Such a batch is held: nothing written to processed, its rejected rows "
+            "recorded, its files kept in landing and left alone by later runs. Look at the rejected rows, then "
+            "land fixed files, or let these through: `lakehouse release FILE... --accept-rejections`.",
             blocking=True,
         ),
         spec(
             quality.SCHEMA_DRIFT_CHECK,
-            "Warns when files of the last batch had columns outside the contract, and names them.",
+            "Warns when files of this run's batch had columns outside the contract, and names them (their "
+            "values are kept in raw's `extra_fields`). Add them to the contract if they are meant to stay.",
             blocking=False,
         ),
     ]
@@ -123,8 +136,8 @@ def build_checks(contract: DatasetContract) -> AssetChecksDefinition:
             pyspark.spark_session,
             lakehouse.store(),
             contract,
-            rejection_warn_share=lakehouse.rejection_warn_share,
-            rejection_max_share=lakehouse.rejection_max_share,
+            batch_run_ids(context.run),
+            lakehouse.rejection_policy(),
         ):
             yield check_result(result)
 

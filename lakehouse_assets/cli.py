@@ -30,9 +30,10 @@ from glue_scripts.storage import LANDING, open_store
 
 if TYPE_CHECKING:
     from pyspark.errors import AnalysisException
+    from pyspark.sql import SparkSession
 
 # The commands that work on a lakehouse root (`--root`, env LAKEHOUSE_ROOT, default ./lakehouse_data).
-ROOT_COMMANDS = ("run", "land", "dev", "query")
+ROOT_COMMANDS = ("run", "land", "dev", "query", "release")
 ROOT_HELP = "lakehouse root: an existing folder or s3://bucket/prefix (env LAKEHOUSE_ROOT, default ./lakehouse_data)"
 NEW_ROOT_HELP = "lakehouse root: a folder (created if missing) or s3://bucket/prefix (env LAKEHOUSE_ROOT)"
 DEBUG_HELP = "on an error, show the Python traceback instead of one line (also env LAKEHOUSE_DEBUG=1)"
@@ -78,6 +79,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     query_parser.add_argument("sql")
     query_parser.add_argument("--root", help=ROOT_HELP)
     query_parser.add_argument("--limit", type=int, default=100, help="rows to print (default 100)")
+    release_parser = commands.add_parser(
+        "release",
+        parents=[debug_option],
+        help="let files held by the rejection limit through as they are: the next run merges their good rows "
+        "and keeps their rejected rows in rejected_<dataset>",
+    )
+    release_parser.add_argument("files", nargs="+", metavar="FILE", help="a held file: landing/<dataset>/<name>")
+    release_parser.add_argument(
+        "--accept-rejections", action="store_true", help="required: you have looked at their rejected rows"
+    )
+    release_parser.add_argument("--root", help=ROOT_HELP)
     generate_parser = commands.add_parser(
         "generate",
         parents=[debug_option],
@@ -132,6 +144,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return land(args.source)
     if args.command == "dev":
         return dev(args.host, args.port)
+    if args.command == "release":
+        return release(args.files, args.accept_rejections)
     if args.command == "generate":
         return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
     if args.command == "deploy":
@@ -368,6 +382,7 @@ def run_job() -> int:
 
     from lakehouse_assets.definitions import build_definitions
     from lakehouse_assets.instance import cli_run_tags, definitions_pools, ensure_pool_limits, release_dead_runs
+    from lakehouse_assets.run_summary import render_summary
 
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
@@ -387,54 +402,53 @@ def run_job() -> int:
         return 0 if result.success else 1
 
 
-def _metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+def local_spark() -> SparkSession:
+    """A Spark session in this process with the lakehouse's settings, quiet below errors."""
+    from pyspark.sql import SparkSession
+
+    from lakehouse_assets.spark_config import local_spark_conf
+
+    builder = SparkSession.builder
+    for key, value in local_spark_conf().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
-def render_summary(result: Any, lakehouse_root: str) -> str:
-    """A plain-text report of one run: per data set files, rows and rejections; checks; archive."""
-    materialized: dict[str, dict[str, Any]] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        materialized[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
-    evaluations = result.get_asset_check_evaluations()
-    failed_checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
-    status = "succeeded" if result.success else "FAILED"
-    lines = [f"lakehouse run {result.run_id} {status} (root {lakehouse_root})", ""]
-    header = f"{'dataset':<12} {'files':>6} {'rows read':>10} {'accepted':>10} {'rejected':>10} {'quarantined':>12}"
-    lines += [header, "-" * len(header)]
-    reasons: list[str] = []
-    for dataset in DATASETS:
-        raw = materialized.get(f"raw/{dataset}", {})
-        processed = materialized.get(f"processed/{dataset}", {})
-        lines.append(
-            f"{dataset:<12} {processed.get('files_processed', 0):>6} {processed.get('rows_read', 0):>10,} "
-            f"{processed.get('rows_accepted', 0):>10,} {processed.get('rows_rejected', 0):>10,} "
-            f"{raw.get('files_quarantined', 0):>12}"
+def release(files: Sequence[str], accept_rejections: bool) -> int:
+    """Record that someone accepted the rejections of held files; the next run processes them, limit waived."""
+    from datetime import UTC, datetime
+
+    from glue_scripts import stages
+    from glue_scripts.contracts import CONTRACTS
+
+    if not accept_rejections:
+        raise UserError(
+            "releasing merges the held files' good rows and leaves their rejected rows out of processed: "
+            "look at them (lakehouse query 'SELECT * FROM rejected_<dataset>'), then pass --accept-rejections"
         )
-        by_reason = {k.removeprefix("rejected_"): v for k, v in processed.items() if k.startswith("rejected_") and v}
-        if by_reason:
-            reasons.append(f"  {dataset}: " + ", ".join(f"{r} {n:,}" for r, n in sorted(by_reason.items())))
-        if processed.get("late_rows_resolved"):
-            reasons.append(
-                f"  {dataset}: {processed['late_rows_resolved']:,} late rows accepted after their parent arrived"
-            )
-        for key, reason in (raw.get("quarantined") or {}).items():
-            reasons.append(f"  quarantined {key}: {reason}")
-    if reasons:
-        lines += ["", "rejected rows by reason (rows may have several):", *reasons]
-    lines += ["", f"checks: {len(evaluations) - len(failed_checks)} passed, {len(failed_checks)} failed"]
-    lines += [f"  FAILED {name}" for name in failed_checks]
-    archive = materialized.get("archived/landed_files")
-    lines.append(
-        f"archived: {archive.get('files_archived', 0)} files" if archive else "archived: nothing (not reached)"
-    )
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.event_specific_data.error
-            message = error.message.strip() if error else "unknown error"
-            lines.append(f"step {event.step_key} failed: {message}")
-    return "\n".join(lines)
+    keys_by_dataset: dict[str, list[str]] = {}
+    for name in files:
+        key = name if name.startswith(f"{LANDING}/") else f"{LANDING}/{name}"
+        parts = key.split("/")
+        if len(parts) < 3 or parts[1] not in DATASETS:
+            raise UserError(f"{name} is not a file in {LANDING}/<dataset>/ (data sets: {', '.join(DATASETS)})")
+        keys_by_dataset.setdefault(parts[1], []).append(key)
+    reach_root(LANDING)
+    store, spark = open_store(root()), local_spark()
+    try:
+        for dataset, keys in keys_by_dataset.items():  # every name checked before anything is recorded
+            stages.held_files(spark, store, CONTRACTS[dataset], keys)
+    except LookupError as error:
+        raise UserError(str(error)) from error
+    now = datetime.now(UTC)
+    for dataset, keys in keys_by_dataset.items():
+        stages.release_held(spark, store, CONTRACTS[dataset], keys, f"release-{now:%Y%m%dT%H%M%SZ}", now)
+        for key in sorted(set(keys)):
+            print(f"released {key}")
+    print("the next `lakehouse run` merges their good rows (under `lakehouse dev`: materialize their processed tables)")
+    return 0
 
 
 def refused_statement(spark: Any, sql: str) -> str | None:
@@ -482,20 +496,14 @@ def query(sql: str, limit: int) -> int:
     others are there once a run made them.
     """
     from pyspark.errors import AnalysisException
-    from pyspark.sql import SparkSession
 
     from glue_scripts.catalog import lakehouse_tables
     from glue_scripts.delta_tables import read_table, table_exists
     from glue_scripts.storage import PROCESSED
-    from lakehouse_assets.spark_config import local_spark_conf
 
     reach_root(PROCESSED)
     store = open_store(root())
-    builder = SparkSession.builder
-    for key, value in local_spark_conf().items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark()
     views: list[str] = []
     try:
         if refused := refused_statement(spark, sql):

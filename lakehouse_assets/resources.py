@@ -26,7 +26,14 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
 from dagster_pyspark import LazyPySparkResource
 
-from glue_scripts.quality import DEFAULT_REJECTION_MAX_SHARE, DEFAULT_REJECTION_WARN_SHARE
+from glue_scripts.quality import (
+    DEFAULT_REJECTION_MAX_SHARE,
+    DEFAULT_REJECTION_MIN_ROWS,
+    DEFAULT_REJECTION_WARN_SHARE,
+    MAX_SHARE_SETTING,
+    MIN_ROWS_SETTING,
+    RejectionPolicy,
+)
 from glue_scripts.storage import Store, open_store
 from lakehouse_assets.runners import execution_from_environment
 from lakehouse_assets.spark_config import local_spark_conf
@@ -38,10 +45,11 @@ class LakehouseResource(ConfigurableResource):
     """The lakehouse root (a local folder or `s3://bucket/prefix`) and its operating thresholds."""
 
     root: str = DEFAULT_ROOT
-    # The rejection-rate check warns when a batch rejects more than this share of its rows.
+    # The rejection-rate check warns when a batch rejects more than this share of its decided rows.
     rejection_warn_share: float = DEFAULT_REJECTION_WARN_SHARE
-    # The blocking rejection-limit check fails (and the archive waits) when a batch rejects more than this.
+    # A batch rejecting more than this share is held in landing (nothing merged), from `rejection_min_rows` up.
     rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE
+    rejection_min_rows: int = DEFAULT_REJECTION_MIN_ROWS
     # The S3 client for an s3:// root; unset, boto3's defaults (region, AWS_ENDPOINT_URL, credentials chain).
     s3: S3Resource
 
@@ -49,6 +57,9 @@ class LakehouseResource(ConfigurableResource):
         # Dagster drops a class-level default of a nested resource field, so the default is set here.
         data.setdefault("s3", S3Resource())
         super().__init__(**data)
+
+    def rejection_policy(self) -> RejectionPolicy:
+        return RejectionPolicy(self.rejection_warn_share, self.rejection_max_share, self.rejection_min_rows)
 
     def store(self) -> Store:
         if self.root.startswith("s3://"):
@@ -123,7 +134,8 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
         "lakehouse": LakehouseResource(
             root=root or default_root(),
             rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
-            rejection_max_share=float(os.environ.get("LAKEHOUSE_REJECTION_MAX_SHARE", DEFAULT_REJECTION_MAX_SHARE)),
+            rejection_max_share=float(os.environ.get(MAX_SHARE_SETTING, DEFAULT_REJECTION_MAX_SHARE)),
+            rejection_min_rows=int(os.environ.get(MIN_ROWS_SETTING, DEFAULT_REJECTION_MIN_ROWS)),
         ),
         "pyspark": LazyPySparkResource(spark_config=spark_conf()),
         # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.

@@ -47,6 +47,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     ConfigurableResource,
+    DagsterRun,
     MaterializeResult,
     MetadataValue,
 )
@@ -112,7 +113,13 @@ def check_result(result: Mapping[str, Any]) -> AssetCheckResult:
         passed=result["passed"],
         severity=AssetCheckSeverity(result["severity"]),
         metadata=dagster_metadata(result["metadata"]),
+        description=result.get("description"),
     )
+
+
+def batch_run_ids(run: DagsterRun) -> list[str]:
+    """The run and the runs it re-executes: their processed files are the batch its checks look at."""
+    return list(dict.fromkeys(i for i in (run.run_id, run.parent_run_id, run.root_run_id) if i))
 
 
 @dataclass
@@ -155,8 +162,15 @@ class SparkExecution(ConfigurableResource):
         pyspark: LazyPySparkResource,
         contract: DatasetContract,
     ) -> StepOutput:
-        # No threshold: in-process, the asset checks measure the table in their own steps.
-        report = jobs.process_step(pyspark.spark_session, lakehouse.store(), contract, context.run_id, jobs.utc_now())
+        # No batch run ids: in-process, the asset checks measure the table in their own steps.
+        report = jobs.process_step(
+            pyspark.spark_session,
+            lakehouse.store(),
+            contract,
+            context.run_id,
+            jobs.utc_now(),
+            lakehouse.rejection_policy(),
+        )
         return _local_output(report)
 
     def archive(
@@ -246,6 +260,8 @@ class RemoteExecution(SparkExecution):
             dataset=contract.name,
             rejection_warn_share=str(lakehouse.rejection_warn_share),
             rejection_max_share=str(lakehouse.rejection_max_share),
+            rejection_min_rows=str(lakehouse.rejection_min_rows),
+            batch_run_ids=",".join(batch_run_ids(context.run)),
         )
         return self._output(context, self.launch(context, lakehouse, "process", arguments))
 

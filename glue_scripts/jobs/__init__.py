@@ -51,6 +51,7 @@ ARCHIVE_ASSET_KEY = f"{ARCHIVED}/landed_files"
 OUTCOME_MESSAGE = "lakehouse_outcomes"
 DEFAULT_REJECTION_WARN_SHARE = quality.DEFAULT_REJECTION_WARN_SHARE
 DEFAULT_REJECTION_MAX_SHARE = quality.DEFAULT_REJECTION_MAX_SHARE
+DEFAULT_REJECTION_MIN_ROWS = quality.DEFAULT_REJECTION_MIN_ROWS
 
 
 def utc_now() -> datetime:
@@ -106,23 +107,32 @@ def process_step(
     contract: DatasetContract,
     run_id: str,
     now: datetime,
-    rejection_warn_share: float | None = None,
-    rejection_max_share: float = DEFAULT_REJECTION_MAX_SHARE,
+    policy: quality.RejectionPolicy = quality.DEFAULT_POLICY,
+    batch_run_ids: Sequence[str] | None = None,
 ) -> StepReport:
-    """raw -> processed + rejected; with `rejection_warn_share`, also every check of processed/<dataset>.
+    """raw -> processed + rejected, holding a batch over `policy`'s limit; with `batch_run_ids`, also
+    every check of processed/<dataset> (over the batch of those runs).
 
     In-process, Dagster's own asset checks measure the table in their own steps, so the local runner
-    passes no threshold; a remote job has the Spark session, so it measures them here, once.
+    passes no run ids; a remote job has the Spark session, so it measures them here, once.
     """
-    outcome = stages.process_batch(spark, store, contract, run_id, now)
+    outcome = stages.process_batch(spark, store, contract, run_id, now, policy)
+    decided = outcome.rows_accepted + outcome.rows_rejected
+    held_files = {version.rsplit("#", 1)[0]: reason for version, reason in outcome.held.items()}
+    still_held = [version.rsplit("#", 1)[0] for version in outcome.still_held]
     batch = {
         "files_processed": len(outcome.files),
         "rows_read": outcome.rows_read,
         "rows_accepted": outcome.rows_accepted,
         "rows_rejected": outcome.rows_rejected,
-        "rejection_rate": outcome.rows_rejected / outcome.rows_read if outcome.rows_read else 0.0,
+        "rows_waiting": outcome.rows_waiting,
+        "rows_held": outcome.rows_held,
+        "rejection_rate": outcome.rows_rejected / decided if decided else 0.0,
         "late_rows_resolved": outcome.late_rows_resolved,
         "late_rows_waiting": outcome.late_rows_waiting,
+        "files_held": quality.json_metadata(held_files),
+        "files_still_held": quality.json_metadata(still_held),
+        "waiting_by_reason": quality.json_metadata(outcome.waiting_by_reason),
     }
     # Every reason, zeros included, so the UI can plot each one over time.
     by_reason = {f"rejected_{reason}": outcome.rejected_by_reason.get(reason, 0) for reason in contract.reason_codes}
@@ -139,14 +149,15 @@ def process_step(
     }
     rejected = {
         "rows_rejected": outcome.rows_rejected,
+        "rows_waiting": outcome.rows_waiting,
         **by_reason,
         "late_rows_resolved": outcome.late_rows_resolved,
         "late_rows_waiting": outcome.late_rows_waiting,
         "table_version": outcome.rejected_version,
     }
     checks = []
-    if rejection_warn_share is not None:
-        checks = quality.check_results(spark, store, contract, rejection_warn_share, rejection_max_share)
+    if batch_run_ids is not None:
+        checks = quality.check_results(spark, store, contract, batch_run_ids, policy)
     return StepReport(
         [outcome],
         [
@@ -190,11 +201,7 @@ def outcome_message(step: str, report: StepReport) -> dict[str, Any]:
 
 def outcomes_from_message(message: Mapping[str, Any]) -> list[Any]:
     kind = OUTCOME_TYPES[message["step"]]
-    outcomes = [kind(**fields) for fields in message["outcomes"]]
-    for outcome in outcomes:
-        if isinstance(outcome, stages.ProcessOutcome):  # JSON has no tuples
-            outcome.counts_by_file = {k: (int(v[0]), int(v[1])) for k, v in outcome.counts_by_file.items()}
-    return outcomes
+    return [kind(**fields) for fields in message["outcomes"]]
 
 
 # ---------------------------------------------------------------------------------------------

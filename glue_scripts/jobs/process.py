@@ -5,8 +5,10 @@ and, from the state machine, `--archive_manifest_key`: the job then writes the a
 even when empty, to `s3://<bucket>/<key>` — every landing file version of the data set whose rows
 are accounted for (ledger stage `processed`) and still in landing, with its quoted ETag, the
 URL-encoded copy source and the archive key `archive_landed` would use — so the state machine moves
-exactly those. Dagster's runner passes `--rejection_warn_share` and `--rejection_max_share` (the
-thresholds of the rejection-rate and rejection-limit checks).
+exactly those. Dagster's runner passes `--rejection_warn_share`, `--rejection_max_share` and
+`--rejection_min_rows` (the thresholds of the rejection-rate check and the rejection limit, which
+holds a batch in landing) and `--batch_run_ids` (the run and the runs it re-executes, comma-separated:
+the batch the checks look at; default: `--run_id`).
 
 Every check declared on processed/<dataset> is measured after the merge (`glue_scripts.quality`) and
 reported through Dagster Pipes when Dagster launched the job; otherwise it is printed. A failed check
@@ -28,6 +30,7 @@ from glue_scripts import ledger, stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.jobs import (
     DEFAULT_REJECTION_MAX_SHARE,
+    DEFAULT_REJECTION_MIN_ROWS,
     DEFAULT_REJECTION_WARN_SHARE,
     dagster_pipes,
     job_arguments,
@@ -37,6 +40,7 @@ from glue_scripts.jobs import (
     utc_now,
 )
 from glue_scripts.landing import landing_files
+from glue_scripts.quality import RejectionPolicy
 from glue_scripts.storage import S3Store, Store, open_store
 
 
@@ -80,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "archive_manifest_key": None,
             "rejection_warn_share": str(DEFAULT_REJECTION_WARN_SHARE),
             "rejection_max_share": str(DEFAULT_REJECTION_MAX_SHARE),
+            "rejection_min_rows": str(DEFAULT_REJECTION_MIN_ROWS),
+            "batch_run_ids": None,
             "conf": None,
         },
         argv,
@@ -95,8 +101,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             contract,
             args["run_id"],
             now,
-            rejection_warn_share=float(args["rejection_warn_share"]),
-            rejection_max_share=float(args["rejection_max_share"]),
+            RejectionPolicy(
+                float(args["rejection_warn_share"]),
+                float(args["rejection_max_share"]),
+                int(args["rejection_min_rows"]),
+            ),
+            batch_run_ids=(args["batch_run_ids"] or args["run_id"]).split(","),
         )
         if args["archive_manifest_key"]:
             manifest = archive_manifest(spark, store, contract, args["run_id"], now)

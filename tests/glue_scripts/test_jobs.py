@@ -141,7 +141,9 @@ def test_outcomes_survive_the_json_of_a_custom_message() -> None:
         rows_accepted=2,
         rows_rejected=1,
         rejected_by_reason={"invalid_total_amount": 1},
-        counts_by_file={"landing/orders/a.csv#d": (3, 2)},
+        held={"landing/orders/b.csv#e": "rejected 30 of 40 rows"},
+        still_held=["landing/orders/c.csv#f"],
+        counts_by_file={"landing/orders/a.csv#d": {"rows_read": 3, "rows_accepted": 2, "rows_rejected": 1}},
     )
     message = json.loads(json.dumps(jobs.outcome_message("process", jobs.StepReport([outcome]))))
     assert jobs.outcomes_from_message(message) == [outcome]
@@ -164,11 +166,63 @@ def test_check_results_as_plain_dicts() -> None:
             "sample_orphan_keys": {"raw_value": [99], "type": "json"},
         },
     }
-    batch = quality.ReconciliationReport(files=1, rows_read=4, rows_accepted=3, rows_rejected=1, unbalanced_files=[])
+    # 6 rows read: 3 accepted, 1 rejected, 2 waiting for a parent (which count for neither side of the rate).
+    batch = quality.ReconciliationReport(
+        files=1, rows_read=6, rows_accepted=3, rows_rejected=1, unbalanced_files=[], rows_waiting=2
+    )
     rate = quality.rejection_rate_result(ORDERS, batch, 0.05)
     assert (rate["check_name"], rate["passed"], rate["severity"]) == ("rejection_rate", False, "WARN")
-    assert rate["metadata"] == {"rejection_rate": 0.25, "threshold": 0.05, "rows_read": 4, "rows_rejected": 1}
+    assert rate["metadata"] == {
+        "rejection_rate": 0.25,
+        "threshold": 0.05,
+        "rows_read": 6,
+        "rows_rejected": 1,
+        "rows_waiting": 2,
+    }
     assert quality.reconciliation_result(ORDERS, batch)["passed"] is True
+    assert "description" not in quality.rejection_limit_result(ORDERS, batch, quality.RejectionPolicy())
+
+
+def test_the_rejection_limit_holds_from_its_minimum_batch_size_and_waiting_rows_do_not_count() -> None:
+    policy = quality.RejectionPolicy(warn_share=0.05, max_share=0.5, min_rows=20)
+    assert policy.hold_reason(accepted=0, rejected=19) is None  # under the minimum batch size
+    assert policy.hold_reason(accepted=10, rejected=10) is None  # exactly half still passes
+    assert policy.hold_reason(accepted=0, rejected=0) is None  # only waiting rows: nothing decided
+    assert policy.hold_reason(accepted=9, rejected=11) == (
+        "rejected 11 of 20 rows (55.0%), over the rejection limit of 50.0% "
+        "(LAKEHOUSE_REJECTION_MAX_SHARE; applied from 20 rows, LAKEHOUSE_REJECTION_MIN_ROWS)"
+    )
+
+
+def test_a_held_batch_fails_the_rejection_limit_and_says_how_to_go_on() -> None:
+    reason = "rejected 11 of 20 rows (55.0%), over the rejection limit of 50.0%"
+    batch = quality.ReconciliationReport(
+        files=1,
+        rows_read=20,
+        rows_accepted=9,
+        rows_rejected=11,
+        unbalanced_files=[],
+        held_files={"landing/orders/x.csv": reason},
+    )
+    result = quality.rejection_limit_result(ORDERS, batch, quality.RejectionPolicy(0.05, 0.5, 20))
+    assert (result["passed"], result["severity"]) == (False, "ERROR")
+    assert result["metadata"] == {
+        "rejection_rate": 0.55,
+        "threshold": 0.5,
+        "min_rows": 20,
+        "files": 1,
+        "rows_read": 20,
+        "rows_rejected": 11,
+        "rows_waiting": 0,
+        "held_files": {"raw_value": {"landing/orders/x.csv": reason}, "type": "json"},
+        "release": "lakehouse release landing/orders/x.csv --accept-rejections",
+    }
+    assert result["description"] == (
+        f"Held in landing, nothing written to processed/orders: landing/orders/x.csv ({reason}). Look at their "
+        "rows in rejected_orders (lakehouse query), then fix and land them again, or raise "
+        "LAKEHOUSE_REJECTION_MAX_SHARE, or let them through as they are: "
+        "lakehouse release landing/orders/x.csv --accept-rejections"
+    )
 
 
 # --- the scripts, run as the state machine runs them (slow: Spark on moto S3) ---------------------

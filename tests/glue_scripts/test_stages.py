@@ -1,13 +1,15 @@
 import hashlib
 from datetime import UTC, date, datetime
 
+import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
 from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS
 from glue_scripts.delta_tables import read_table
-from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
+from glue_scripts.quality import RejectionPolicy
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, release_held, table_path
 from glue_scripts.storage import LocalStore
 from tests.conftest import write_landing
 
@@ -19,12 +21,12 @@ ITEMS_HEADER = (
 PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
 
 
-def run_all(spark: SparkSession, store: LocalStore, run_id: str) -> dict:
+def run_all(spark: SparkSession, store: LocalStore, run_id: str, limit: RejectionPolicy | None = None) -> dict:
     outcomes = {}
     for contract in CONTRACTS.values():
         ingest_landing(spark, store, contract, run_id, NOW)
     for contract in CONTRACTS.values():
-        outcomes[contract.name] = process_batch(spark, store, contract, run_id, NOW)
+        outcomes[contract.name] = process_batch(spark, store, contract, run_id, NOW, limit)
     for contract in CONTRACTS.values():
         archive_landed(spark, store, contract, run_id, NOW)
     return outcomes
@@ -86,9 +88,18 @@ def test_late_parents_wait_then_merge_and_resolve(spark: SparkSession, store: Lo
         + "3,20,7,,6,2,0,2025-04-02T10:00:00,2025-04-02\n"
         + "4,10,8,,5,1,0,2025-04-01T10:00:00,2025-04-01\n",
     )
-    first = run_all(spark, store, "r1")["order_items"]
-    assert first.rejected_by_reason == {"unknown_order_id": 2, "unknown_product_id": 1, "user_id_mismatch": 1}
+    # Rows 2 and 3 only wait for their order (and product): waiting, not rejected, so even a limit from
+    # one row up holds nothing (1 of 2 decided rows rejected is not over half).
+    first = run_all(spark, store, "r1", RejectionPolicy(max_share=0.5, min_rows=1))["order_items"]
+    assert (first.rows_read, first.rows_accepted, first.rows_rejected, first.rows_waiting) == (4, 1, 1, 2)
+    assert first.rejected_by_reason == {"user_id_mismatch": 1}
+    assert first.waiting_by_reason == {"unknown_order_id": 2, "unknown_product_id": 1}
+    assert first.held == {}
     assert table(spark, store, "processed", ORDER_ITEMS, ["id"]) == [(1,)]
+    assert [
+        (e.rows_read, e.rows_accepted, e.rows_rejected, e.rows_waiting)
+        for e in ledger.batch_entries(spark, store, "order_items", ["r1"])
+    ] == [(4, 1, 1, 2)]
 
     write_landing(store, "orders", "2.csv", ORDERS_HEADER + "1,20,7,2025-04-02T10:00:00,5.00,2025-04-02\n")
     second = run_all(spark, store, "r2")["order_items"]
@@ -219,3 +230,48 @@ def test_a_batch_writes_one_file_per_date_partition(spark: SparkSession, store: 
     )
     run_all(spark, store, "r2")
     assert files_by_partition(spark, path) == {"date=2025-04-01": 1, "date=2025-04-02": 2}
+
+
+def test_a_batch_over_the_rejection_limit_is_held_in_landing_until_released(
+    spark: SparkSession, store: LocalStore
+) -> None:
+    limit = RejectionPolicy(max_share=0.5, min_rows=4)
+    good = [f"1,{10 + i},7,2025-04-01T10:00:00,5.00,2025-04-01" for i in range(2)]
+    bad = [f"1,{20 + i},7,2025-04-01T10:00:00,-1,2025-04-01" for i in range(3)]
+    write_landing(store, "orders", "mostly_bad.csv", ORDERS_HEADER + "\n".join(good + bad) + "\n")
+    first = run_all(spark, store, "r1", limit)["orders"]
+    reason = (
+        "rejected 3 of 5 rows (60.0%), over the rejection limit of 50.0% "
+        "(LAKEHOUSE_REJECTION_MAX_SHARE; applied from 4 rows, LAKEHOUSE_REJECTION_MIN_ROWS)"
+    )
+    version = first.files[0]
+    assert (first.held, first.rows_read, first.rows_accepted, first.rows_rejected, first.rows_held) == (
+        {version: reason},
+        5,
+        0,
+        3,
+        2,
+    )
+    # Nothing merged, the rejected rows recorded, the file still in landing, the ledger says why.
+    assert table(spark, store, "processed", ORDERS, ["order_id"]) == []
+    assert table(spark, store, "rejected", ORDERS, ["order_id"]) == [("20",), ("21",), ("22",)]
+    assert [o.key for o in store.list("landing/orders")] == ["landing/orders/mostly_bad.csv"]
+    held_entries = ledger.batch_entries(spark, store, "orders", ["r1"])
+    assert [(e.stage, e.rows_read, e.rows_accepted, e.rows_rejected, e.detail) for e in held_entries] == [
+        ("held", 5, 2, 3, reason)
+    ]
+
+    # A later run takes a new file and leaves the held one alone (no rejection counted twice).
+    write_landing(store, "orders", "good.csv", ORDERS_HEADER + "1,30,7,2025-04-01T10:00:00,5.00,2025-04-01\n")
+    second = run_all(spark, store, "r2", limit)["orders"]
+    assert (second.rows_read, second.rows_accepted, second.held, second.still_held) == (1, 1, {}, [version])
+    assert [o.key for o in store.list("landing/orders")] == ["landing/orders/mostly_bad.csv"]
+
+    with pytest.raises(LookupError, match=r"not held in landing/orders: landing/orders/good.csv \(held there: "):
+        release_held(spark, store, ORDERS, ["landing/orders/good.csv"], "release-1", NOW)
+    assert release_held(spark, store, ORDERS, ["landing/orders/mostly_bad.csv"], "release-1", NOW) == [version]
+    third = run_all(spark, store, "r3", limit)["orders"]
+    assert (third.rows_read, third.rows_accepted, third.rows_rejected, third.held) == (5, 2, 3, {})
+    assert table(spark, store, "processed", ORDERS, ["order_id"]) == [(10,), (11,), (30,)]
+    assert table(spark, store, "rejected", ORDERS, ["order_id", "run_id"]) == [("20", "r1"), ("21", "r1"), ("22", "r1")]
+    assert store.list("landing/orders") == []
