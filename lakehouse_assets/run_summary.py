@@ -76,12 +76,15 @@ def row_notes(materialized: dict[str, dict[str, Any]]) -> list[str]:
     for dataset in DATASETS:
         raw = materialized.get(f"raw/{dataset}", {})
         processed = materialized.get(f"processed/{dataset}", {})
+        held_parents = [parent for parent in CONTRACTS[dataset].parents if parent in held]
+        if held_parents and f"processed/{dataset}" not in materialized:
+            parents = " and ".join(held_parents)
+            notes.append(f"  {dataset}: not processed in this run: {parents} held in landing (see below)")
         by_reason = {k.removeprefix("rejected_"): v for k, v in processed.items() if k.startswith("rejected_") and v}
         if by_reason:
             notes.append(f"  {dataset}: rejected: " + ", ".join(f"{r} {n:,}" for r, n in sorted(by_reason.items())))
         if waiting := processed.get("waiting_by_reason"):
             line = f"  {dataset}: waiting for a parent: " + ", ".join(f"{r} {n:,}" for r, n in sorted(waiting.items()))
-            held_parents = [parent for parent in CONTRACTS[dataset].parents if parent in held]
             if held_parents:
                 line += f" ({' and '.join(held_parents)} held in landing: see below)"
             notes.append(line)

@@ -248,12 +248,14 @@ def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_mani
     outcomes = run_stages(spark, store, "r1")
     for name, dataset in manifest["datasets"].items():
         outcome, expected = outcomes[name], dataset["expected"]["one_run"]
-        assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (
+        assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected, outcome.rows_waiting) == (
             dataset["rows"],
             expected["accepted"],
             expected["rejected"],
+            expected["waiting"],
         ), name
         assert outcome.rejected_by_reason == expected["rejected_by_reason"], name
+        assert outcome.waiting_by_reason == expected["waiting_by_reason"], name
         assert outcome.processed_rows == dataset["clean"]
         assert STALE not in outcome.rejected_by_reason
     assert per_file(spark, store) == expected_per_file(manifest, one_run=True)
@@ -271,11 +273,12 @@ def test_one_run_per_day_makes_stale_records(
         land(store, generated, files)
         for name, outcome in run_stages(spark, store, f"r{index}").items():
             totals[name].update(outcome.rejected_by_reason)
+            totals[name].update(outcome.waiting_by_reason)
             totals[name]["accepted"] += outcome.rows_accepted
     for name, dataset in manifest["datasets"].items():
         expected = dataset["expected"]["run_per_day"]
         assert totals[name].pop("accepted") == expected["accepted"]
-        assert dict(totals[name]) == expected["rejected_by_reason"], name
+        assert dict(totals[name]) == expected["rejected_by_reason"] | expected["waiting_by_reason"], name
     assert manifest["datasets"]["orders"]["expected"]["run_per_day"]["rejected_by_reason"][STALE] > 0
     assert per_file(spark, store) == expected_per_file(manifest, one_run=False)
 

@@ -330,7 +330,7 @@ def corpus(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Cor
         ),
         rejected=grouped(rejected, lambda r: r.source_file, lambda r: (r.source_line, r.reject_reasons)),
         raw_extras=raw_extras,
-        checks=quality.check_results(spark, store, PRODUCTS),
+        checks=quality.check_results(spark, store, PRODUCTS, ["corpus-run"]),
         ledger={(e.source_file, e.stage): (e.rows_read, e.rows_accepted, e.rows_rejected, e.detail) for e in entries},
     )
 
@@ -429,12 +429,21 @@ def test_checks_report_the_drift_and_the_rejections_of_the_batch(corpus: CorpusR
     assert results["rejection_rate"] == (
         False,
         "WARN",
-        {"rejection_rate": 3 / 18, "threshold": 0.05, "rows_read": 18, "rows_rejected": 3},
+        {"rejection_rate": 3 / 18, "threshold": 0.05, "rows_read": 18, "rows_rejected": 3, "rows_waiting": 0},
     )
     assert results["rejection_limit"] == (
         True,
         "ERROR",
-        {"rejection_rate": 3 / 18, "threshold": 0.5, "files": files, "rows_read": 18, "rows_rejected": 3},
+        {
+            "rejection_rate": 3 / 18,
+            "threshold": 0.5,
+            "min_rows": 20,
+            "files": files,
+            "rows_read": 18,
+            "rows_rejected": 3,
+            "rows_waiting": 0,
+            "held_files": {"raw_value": {}, "type": "json"},
+        },
     )
     assert results["primary_key"][0] and results["rows_reconciled"][0]
 
@@ -445,41 +454,53 @@ def test_reliability_md_lists_every_case() -> None:
     assert missing == []
 
 
-# --- the rejection limit: a batch that is mostly rejected blocks its archive ----------------------
+# --- the rejection limit: a batch that is mostly rejected is held in landing -----------------------
 
 
-def test_a_batch_rejected_over_the_limit_fails_the_blocking_check(spark: SparkSession, tmp_path: Path) -> None:
+def test_a_batch_rejected_over_the_limit_is_held_and_fails_the_blocking_check(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     store = LocalStore(tmp_path / "lakehouse")
     land(store, "landing/products/mostly-bad.csv", csv_bytes(HEADER, "1,1,Books,Atlas", "x,1,Books,B", "3,y,Books,C"))
     ingest_landing(spark, store, PRODUCTS, "r1", NOW)
-    outcome = process_batch(spark, store, PRODUCTS, "r1", NOW)
-    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (3, 1, 2)
-    results = {r["check_name"]: r for r in quality.check_results(spark, store, PRODUCTS, 0.05, 0.5)}
-    assert results["rejection_limit"] == {
+    policy = quality.RejectionPolicy(warn_share=0.05, max_share=0.5, min_rows=3)
+    outcome = process_batch(spark, store, PRODUCTS, "r1", NOW, policy)
+    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected, outcome.rows_held) == (3, 0, 2, 1)
+    results = {r["check_name"]: r for r in quality.check_results(spark, store, PRODUCTS, ["r1"], policy)}
+    reason = (
+        "rejected 2 of 3 rows (66.7%), over the rejection limit of 50.0% "
+        "(LAKEHOUSE_REJECTION_MAX_SHARE; applied from 3 rows, LAKEHOUSE_REJECTION_MIN_ROWS)"
+    )
+    limit = results["rejection_limit"]
+    assert (limit["passed"], limit["severity"]) == (False, "ERROR")
+    assert limit["metadata"]["held_files"] == {"raw_value": {"landing/products/mostly-bad.csv": reason}, "type": "json"}
+    assert limit["metadata"]["rejection_rate"] == 2 / 3
+    assert (results["rejection_rate"]["passed"], results["rows_reconciled"]["passed"]) == (False, True)
+    # The check's batch is the run's: a later run that processed no products file does not evaluate it.
+    later = {r["check_name"]: r for r in quality.check_results(spark, store, PRODUCTS, ["r2"], policy)}
+    assert later["rejection_limit"] == {
         "asset_key": "processed/products",
         "check_name": "rejection_limit",
-        "passed": False,
+        "passed": True,
         "severity": "ERROR",
-        "metadata": {"rejection_rate": 2 / 3, "threshold": 0.5, "files": 1, "rows_read": 3, "rows_rejected": 2},
+        "metadata": {"files": 0, "evaluated": False},
+        "description": "Not evaluated: this run processed no file of products.",
     }
-    # A higher limit lets the same batch through; the warning stays.
-    relaxed = {r["check_name"]: r for r in quality.check_results(spark, store, PRODUCTS, 0.05, 0.7)}
-    assert (relaxed["rejection_limit"]["passed"], relaxed["rejection_rate"]["passed"]) == (True, False)
 
 
 def test_the_limit_is_a_share_not_above_it() -> None:
-    def batch(read: int, rejected: int) -> quality.ReconciliationReport:
-        return quality.ReconciliationReport(1, read, read - rejected, rejected, [])
-
-    assert quality.rejection_limit_result(PRODUCTS, batch(4, 2), 0.5)["passed"] is True  # exactly half
-    assert quality.rejection_limit_result(PRODUCTS, batch(1001, 501), 0.5)["passed"] is False
-    assert quality.rejection_limit_result(PRODUCTS, batch(0, 0), 0.5)["passed"] is True  # header-only batch
+    policy = quality.RejectionPolicy(max_share=0.5, min_rows=1)
+    assert policy.hold_reason(accepted=2, rejected=2) is None  # exactly half
+    assert policy.hold_reason(accepted=500, rejected=501) is not None
+    assert policy.hold_reason(accepted=0, rejected=0) is None  # header-only batch
+    assert quality.RejectionPolicy(max_share=0.7, min_rows=3).hold_reason(accepted=1, rejected=2) is None
 
 
 def test_the_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert local_resources("/tmp/x")["lakehouse"].rejection_max_share == 0.5
+    assert local_resources("/tmp/x")["lakehouse"].rejection_policy() == quality.RejectionPolicy(0.05, 0.5, 20)
     monkeypatch.setenv("LAKEHOUSE_REJECTION_MAX_SHARE", "0.2")
-    assert local_resources("/tmp/x")["lakehouse"].rejection_max_share == 0.2
+    monkeypatch.setenv("LAKEHOUSE_REJECTION_MIN_ROWS", "100")
+    assert local_resources("/tmp/x")["lakehouse"].rejection_policy() == quality.RejectionPolicy(0.05, 0.2, 100)
 
 
 # --- the lab's own workbook: 15 sheets, one per day --------------------------------------------------

@@ -47,10 +47,10 @@ def test_the_lab_data_run_prints_the_summary_and_fills_the_tables(
     lab_lakehouse: LabLakehouse, s3_spark: SparkSession
 ) -> None:
     out = lab_lakehouse.summary
-    assert "products          1      1,000      1,000          0            0" in out
-    assert "orders           15      7,500      7,500          0            0" in out
-    assert "order_items      15     40,803     40,803          0            0" in out
-    assert "checks: 19 passed, 0 failed" in out
+    assert "products               1       1,000       1,000           0           0           0           0" in out
+    assert "orders                15       7,500       7,500           0           0           0           0" in out
+    assert "order_items           15      40,803      40,803           0           0           0           0" in out
+    assert "checks: 19 passed, 0 failed, 0 warnings\n" in out
     assert "archived: 31 files" in out
     assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
     assert s3_counts(s3_spark, lab_lakehouse, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
@@ -79,7 +79,9 @@ def test_the_same_delivery_again_changes_no_table(lab_lakehouse: LabLakehouse, s
     assert lab_lakehouse.cli("land", str(LAB_DATA))[0] == 0
     status, out, err = lab_lakehouse.cli("run")
     assert status == 0, out + err
-    assert "order_items       0          0          0          0            0" in out
+    assert "order_items            0           0           0           0           0           0           0" in out
+    # No file of any data set in this run: the checks about "this batch" are not evaluated.
+    assert "checks: 7 passed, 0 failed, 0 warnings, 12 not evaluated (no file of their data set in this run)" in out
     assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
     assert s3_counts(s3_spark, lab_lakehouse, "raw") == LAB_ROWS
     assert lab_lakehouse.store.list("landing") == []
@@ -155,25 +157,68 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     assert cli.main(["land", str(source), "--root", str(root)]) == 0
     assert cli.main(["run", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "products          1        105        100          5            0" in out
-    assert "orders            1        105        100          5            0" in out
-    assert "order_items       1        136        130          6            0" in out
-    assert "checks: 19 passed, 0 failed" in out
+    assert "products               1         105         100           5           0           0           0" in out
+    assert "orders                 1         105         100           5           0           0           0" in out
+    # Two items wait for a parent (an unknown order, an unknown product): waiting, not rejected.
+    assert "order_items            1         136         130           4           2           0           0" in out
+    assert "checks: 19 passed, 0 failed, 0 warnings\n" in out
 
-    late = tmp_path / "late"
-    (late / "orders").mkdir(parents=True)
-    (late / "orders" / "late.csv").write_text(
-        "order_num,order_id,user_id,order_timestamp,total_amount,date\n90,10000,1990,2025-04-01T11:26:00,1.00,2025-04-01\n"
+    # A mostly wrong orders file (19 of 20 rows invalid) is held in landing: nothing merged, the run fails
+    # and says how to go on; the items of its one good order are not processed while it is held.
+    wrong = tmp_path / "wrong"
+    write_csv(
+        wrong / "orders" / "mostly_wrong.csv",
+        ORDERS_HEADER,
+        ["1,10100,1990,2025-04-01T11:27:00,10.00,2025-04-01"]
+        + [f"1,{20100 + i},1,2025-04-01T10:00:00,-1.00,2025-04-01" for i in range(19)],
     )
-    assert cli.main(["land", str(late), "--root", str(root)]) == 0
-    # That batch is one stale row: 100 % rejected, over the blocking rejection limit (50 %), so the
-    # run fails and the file stays in landing; the row is in rejected/ all the same.
+    write_csv(
+        wrong / "order_items" / "children.csv",
+        ITEMS_HEADER,
+        [f"{60001 + i},10100,1990,,88,{1 + i},0,2025-04-01T11:27:00,2025-04-01" for i in range(2)],
+    )
+    assert cli.main(["land", str(wrong), "--root", str(root)]) == 0
     assert cli.main(["run", "--root", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "FAILED processed/orders:rejection_limit" in out
+    assert "orders                 1          20           0          19           0           1           0" in out
+    reason = (
+        "rejected 19 of 20 rows (95.0%), over the rejection limit of 50.0% "
+        "(LAKEHOUSE_REJECTION_MAX_SHARE; applied from 20 rows, LAKEHOUSE_REJECTION_MIN_ROWS)"
+    )
+    assert (
+        "  order_items: not processed in this run: orders held in landing (see below)\n"
+        "\n"
+        "held in landing by the rejection limit:\n"
+        f"  landing/orders/mostly_wrong.csv: {reason}\n"
+        "  nothing of them is in processed/orders; their rejected rows are in rejected_orders\n"
+        "  to let them through as they are: lakehouse release landing/orders/mostly_wrong.csv --accept-rejections\n"
+    ) in out
+    assert "  FAILED processed/orders:rejection_limit\n" in out
     assert "archived: nothing (not reached)" in out
-    assert [p.name for p in (root / "landing" / "orders").iterdir()] == ["late.csv"]
     assert counts(spark, root, "processed") == {"products": 100, "orders": 100, "order_items": 130}
+    assert cli.main(["release", "landing/orders/mostly_wrong.csv", "--root", str(root)]) == 2
+    assert "pass --accept-rejections" in capsys.readouterr().err
+    assert cli.main(["release", "orders/children.csv", "--accept-rejections", "--root", str(root)]) == 2
+    assert capsys.readouterr().err == (
+        "lakehouse release: not held in landing/orders: landing/orders/children.csv "
+        "(held there: landing/orders/mostly_wrong.csv)\n"
+    )
+    command = ["release", "landing/orders/mostly_wrong.csv", "--accept-rejections", "--root", str(root)]
+    assert cli.main(command) == 0
+    assert capsys.readouterr().out.startswith("released landing/orders/mostly_wrong.csv\n")
+
+    # Released, it goes through with its one good order; beside it, one stale row alone is under the
+    # limit's minimum batch size (20 rows): rejected, and nothing held.
+    late = tmp_path / "late"
+    write_csv(late / "orders" / "late.csv", ORDERS_HEADER, ["90,10000,1990,2025-04-01T11:26:00,1.00,2025-04-01"])
+    assert cli.main(["land", str(late), "--root", str(root)]) == 0
+    assert cli.main(["run", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "orders                 2          21           1          20           0           0           0" in out
+    assert "order_items            1           2           2           0           0           0           0" in out
+    assert "archived: 3 files" in out
+    assert counts(spark, root, "processed") == {"products": 100, "orders": 101, "order_items": 132}
+    assert list((root / "landing" / "orders").iterdir()) == []
     assert rejected_reasons(spark, root, "products") == {
         "missing_primary_key": 1,
         "invalid_product_id": 1,
@@ -183,7 +228,7 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
         "duplicate_primary_key": 1,
     }
     assert rejected_reasons(spark, root, "orders") == {
-        "invalid_total_amount": 1,
+        "invalid_total_amount": 20,
         "invalid_order_timestamp": 1,
         "date_mismatch": 1,
         "invalid_order_num": 1,

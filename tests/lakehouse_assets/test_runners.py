@@ -546,7 +546,11 @@ def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
     # Exactly what the generator's manifest promises for one run over everything.
     for name, promised in expected.items():
         figures = remote_meta[f"processed/{name}"]
-        assert (figures["rows_accepted"], figures["rows_rejected"]) == (promised["accepted"], promised["rejected"])
+        assert (figures["rows_accepted"], figures["rows_rejected"], figures["rows_waiting"]) == (
+            promised["accepted"],
+            promised["rejected"],
+            promised["waiting"],
+        )
         for reason, count in promised["rejected_by_reason"].items():
             assert figures[f"rejected_{reason}"] == count, (name, reason)
     assert remote_meta["archived/landed_files"]["files_archived"] == files
