@@ -113,11 +113,11 @@ def ensure_ledger(spark: SparkSession, store: Store, dataset: str) -> str:
 def read_ledger(spark: SparkSession, store: Store, dataset: str | None = None) -> DataFrame:
     """One data set's ledger, or (no `dataset`) all of them together."""
     names = [dataset] if dataset is not None else list(CONTRACTS)
-    ledgers = [_with_every_column(read_table(spark, ensure_ledger(spark, store, name))) for name in names]
+    ledgers = [with_every_column(read_table(spark, ensure_ledger(spark, store, name))) for name in names]
     return reduce(DataFrame.unionByName, ledgers)
 
 
-def _with_every_column(entries: DataFrame) -> DataFrame:
+def with_every_column(entries: DataFrame) -> DataFrame:
     """A ledger written before a column was added reads with that column null."""
     for column in LEDGER_SCHEMA.fields:
         if column.name not in entries.columns:

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glue_scripts.contracts import DATASETS
+from glue_scripts.file_fates import STATUSES
 from glue_scripts.landing import DATA_SUFFIXES, not_a_data_file
 from glue_scripts.storage import LANDING, open_store
 
 if TYPE_CHECKING:
     from pyspark.errors import AnalysisException
-    from pyspark.sql import SparkSession
 
 # The commands that work on a lakehouse root (`--root`, env LAKEHOUSE_ROOT, default ./lakehouse_data).
-ROOT_COMMANDS = ("run", "land", "dev", "query", "release")
+ROOT_COMMANDS = ("run", "land", "dev", "query", "release", "files")
 ROOT_HELP = "lakehouse root: an existing folder or s3://bucket/prefix (env LAKEHOUSE_ROOT, default ./lakehouse_data)"
 NEW_ROOT_HELP = "lakehouse root: a folder (created if missing) or s3://bucket/prefix (env LAKEHOUSE_ROOT)"
 DEBUG_HELP = "on an error, show the Python traceback instead of one line (also env LAKEHOUSE_DEBUG=1)"
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "query",
         parents=[debug_option],
         help="SQL over the tables by their Athena names: products, orders, order_items, daily_sales, top_products, "
-        "rejected_<dataset>",
+        "rejected_<dataset>; and file_loads, the file ledger",
     )
     query_parser.add_argument("sql")
     query_parser.add_argument("--root", help=ROOT_HELP)
@@ -90,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--accept-rejections", action="store_true", help="required: you have looked at their rejected rows"
     )
     release_parser.add_argument("--root", help=ROOT_HELP)
+    files_parser = commands.add_parser(
+        "files",
+        parents=[debug_option],
+        help="every delivered file version, from the ledger: when it was loaded, how far it got (raw, processed, "
+        "held, released, archived, quarantined), its rows read / accepted / rejected / waiting, and why",
+    )
+    files_parser.add_argument("--status", choices=STATUSES, help="only the files with this status")
+    files_parser.add_argument("--dataset", choices=DATASETS, help="only this data set's files")
+    files_parser.add_argument("--root", help=ROOT_HELP)
     generate_parser = commands.add_parser(
         "generate",
         parents=[debug_option],
@@ -145,7 +154,13 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev":
         return dev(args.host, args.port)
     if args.command == "release":
-        return release(args.files, args.accept_rejections)
+        from lakehouse_assets.ledger_commands import release
+
+        return release(args.files, args.accept_rejections, root())
+    if args.command == "files":
+        from lakehouse_assets.ledger_commands import files
+
+        return files(args.status, args.dataset, root())
     if args.command == "generate":
         return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
     if args.command == "deploy":
@@ -402,55 +417,6 @@ def run_job() -> int:
         return 0 if result.success else 1
 
 
-def local_spark() -> SparkSession:
-    """A Spark session in this process with the lakehouse's settings, quiet below errors."""
-    from pyspark.sql import SparkSession
-
-    from lakehouse_assets.spark_config import local_spark_conf
-
-    builder = SparkSession.builder
-    for key, value in local_spark_conf().items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-def release(files: Sequence[str], accept_rejections: bool) -> int:
-    """Record that someone accepted the rejections of held files; the next run processes them, limit waived."""
-    from datetime import UTC, datetime
-
-    from glue_scripts import stages
-    from glue_scripts.contracts import CONTRACTS
-
-    if not accept_rejections:
-        raise UserError(
-            "releasing merges the held files' good rows and leaves their rejected rows out of processed: "
-            "look at them (lakehouse query 'SELECT * FROM rejected_<dataset>'), then pass --accept-rejections"
-        )
-    keys_by_dataset: dict[str, list[str]] = {}
-    for name in files:
-        key = name if name.startswith(f"{LANDING}/") else f"{LANDING}/{name}"
-        parts = key.split("/")
-        if len(parts) < 3 or parts[1] not in DATASETS:
-            raise UserError(f"{name} is not a file in {LANDING}/<dataset>/ (data sets: {', '.join(DATASETS)})")
-        keys_by_dataset.setdefault(parts[1], []).append(key)
-    reach_root(LANDING)
-    store, spark = open_store(root()), local_spark()
-    try:
-        for dataset, keys in keys_by_dataset.items():  # every name checked before anything is recorded
-            stages.held_files(spark, store, CONTRACTS[dataset], keys)
-    except LookupError as error:
-        raise UserError(str(error)) from error
-    now = datetime.now(UTC)
-    for dataset, keys in keys_by_dataset.items():
-        stages.release_held(spark, store, CONTRACTS[dataset], keys, f"release-{now:%Y%m%dT%H%M%SZ}", now)
-        for key in sorted(set(keys)):
-            print(f"released {key}")
-    print("the next `lakehouse run` merges their good rows (under `lakehouse dev`: materialize their processed tables)")
-    return 0
-
-
 def refused_statement(spark: Any, sql: str) -> str | None:
     """What in `sql` would change something (a write, DDL, a Delta command, a setting), or None for a query.
 
@@ -493,13 +459,16 @@ def query(sql: str, limit: int) -> int:
     `products`, `orders`, `order_items` (processed), `rejected_<dataset>`, `daily_sales` and
     `top_products` (`glue_scripts.catalog.lakehouse_tables`): temporary views over each Delta table's
     current snapshot, so the same SQL runs here and in Athena. The processed tables must exist; the
-    others are there once a run made them.
+    others are there once a run made them. Also `file_loads`, the file ledger of every data set (one
+    row per stage a file version reached; local only, not registered in Glue).
     """
     from pyspark.errors import AnalysisException
 
     from glue_scripts.catalog import lakehouse_tables
     from glue_scripts.delta_tables import read_table, table_exists
+    from glue_scripts.file_fates import FILE_LEDGER_VIEW, existing_ledgers
     from glue_scripts.storage import PROCESSED
+    from lakehouse_assets.ledger_commands import local_spark
 
     reach_root(PROCESSED)
     store = open_store(root())
@@ -518,6 +487,9 @@ def query(sql: str, limit: int) -> int:
                 continue
             read_table(spark, path).createOrReplaceTempView(table.name)
             views.append(table.name)
+        if (ledgers := existing_ledgers(spark, store)) is not None:
+            ledgers.createOrReplaceTempView(FILE_LEDGER_VIEW)
+            views.append(FILE_LEDGER_VIEW)
         frame = spark.sql(sql)
         rows = frame.limit(limit).collect()
     except AnalysisException as error:  # ParseException is one too

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import AssetCheckSeverity, ExecuteInProcessResult
+from dagster import AssetCheckSeverity, DagsterEventType, ExecuteInProcessResult
 
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.quality import release_command
@@ -17,6 +17,7 @@ def render_summary(result: ExecuteInProcessResult, lakehouse_root: str) -> str:
     materialized = materializations(result)
     lines = [f"lakehouse run {result.run_id} {status} (root {lakehouse_root})", ""]
     lines += dataset_table(materialized)
+    lines += nothing_new(materialized)
     lines += row_notes(materialized)
     lines += held_files(materialized)
     lines += check_lines(result)
@@ -58,6 +59,20 @@ def dataset_table(materialized: dict[str, dict[str, Any]]) -> list[str]:
         ]
         lines.append(f"{dataset:<12}" + "".join(f" {figure:>11,}" for figure in figures))
     return lines
+
+
+def nothing_new(materialized: dict[str, dict[str, Any]]) -> list[str]:
+    """Say so when every landed file had been processed before (the same delivery landed again)."""
+    raw = [materialized.get(f"raw/{dataset}", {}) for dataset in DATASETS]
+    processed = [materialized.get(f"processed/{dataset}", {}) for dataset in DATASETS]
+    again = sum(r.get("files_already_ingested", 0) + len(r.get("files_replayed") or {}) for r in raw)
+    if not again or any(r.get("files_ingested") for r in raw) or any(p.get("files_processed") for p in processed):
+        return []
+    return [
+        "",
+        f"nothing new: the {again} landed files had all been processed before (the same content, under the same "
+        "or another name); no table changed, and they are archived again",
+    ]
 
 
 def held_datasets(materialized: dict[str, dict[str, Any]]) -> set[str]:
@@ -117,8 +132,16 @@ def held_files(materialized: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def check_lines(result: ExecuteInProcessResult) -> list[str]:
-    """Checks passed, failed (ERROR), warned (WARN) and not evaluated (no file of the data set in this run)."""
+    """Checks passed, failed (ERROR), warned (WARN), not evaluated (no file of the data set in this run),
+    and not run (planned, but their step did not run: a blocking check upstream failed, or a step did)."""
     evaluations = result.get_asset_check_evaluations()
+    planned = [
+        event.event_specific_data.asset_check_key
+        for event in result.all_events
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ]
+    evaluated_keys = {evaluation.asset_check_key for evaluation in evaluations}
+    not_run = sorted({key.asset_key.to_user_string() for key in planned if key not in evaluated_keys})
     failed, warned, not_evaluated = [], [], 0
     for evaluation in evaluations:
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -128,7 +151,10 @@ def check_lines(result: ExecuteInProcessResult) -> list[str]:
         elif not evaluation.passed:
             (warned if evaluation.severity == AssetCheckSeverity.WARN else failed).append(name)
     passed = len(evaluations) - len(failed) - len(warned) - not_evaluated
-    counts = f"checks: {passed} passed, {len(failed)} failed, {len(warned)} warnings"
+    counts = f"checks: {passed} passed, {len(failed)} failed, {len(warned)} warning{'' if len(warned) == 1 else 's'}"
     if not_evaluated:
         counts += f", {not_evaluated} not evaluated (no file of their data set in this run)"
+    if not_run:
+        not_run_count = sum(1 for key in planned if key not in evaluated_keys)
+        counts += f", {not_run_count} not run (the checks of {', '.join(not_run)}: their step did not run)"
     return ["", counts, *[f"  FAILED {name}" for name in failed], *[f"  WARNING {name}" for name in warned]]

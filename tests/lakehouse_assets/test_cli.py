@@ -82,6 +82,10 @@ def test_the_same_delivery_again_changes_no_table(lab_lakehouse: LabLakehouse, s
     assert "order_items            0           0           0           0           0           0           0" in out
     # No file of any data set in this run: the checks about "this batch" are not evaluated.
     assert "checks: 7 passed, 0 failed, 0 warnings, 12 not evaluated (no file of their data set in this run)" in out
+    assert (
+        "nothing new: the 31 landed files had all been processed before (the same content, under the same or "
+        "another name); no table changed, and they are archived again"
+    ) in out
     assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
     assert s3_counts(s3_spark, lab_lakehouse, "raw") == LAB_ROWS
     assert lab_lakehouse.store.list("landing") == []
@@ -193,9 +197,46 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
         "  nothing of them is in processed/orders; their rejected rows are in rejected_orders\n"
         "  to let them through as they are: lakehouse release landing/orders/mostly_wrong.csv --accept-rejections\n"
     ) in out
-    assert "  FAILED processed/orders:rejection_limit\n" in out
+    assert "  FAILED processed/orders:rejection_limit\n  WARNING processed/orders:rejection_rate\n" in out
+    # The checks of the tables downstream of the held batch did not run (their steps were skipped).
+    checks = next(line for line in out.splitlines() if line.startswith("checks: "))
+    # products: 1 passed, 4 not evaluated; orders: 3 passed, rejection_rate warns, rejection_limit fails.
+    assert checks.startswith("checks: 4 passed, 1 failed, 1 warning, 4 not evaluated (no file of their data set")
+    assert "not run (the checks of " in checks and "processed/order_items" in checks
     assert "archived: nothing (not reached)" in out
     assert counts(spark, root, "processed") == {"products": 100, "orders": 100, "order_items": 130}
+    # Every file's fate, one command away; the same ledger through SQL.
+    assert cli.main(["files", "--status", "held", "--root", str(root)]) == 0
+    header, held, count = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "dataset",
+        "file",
+        "digest",
+        "loaded_at",
+        "status",
+        "read",
+        "accepted",
+        "rejected",
+        "waiting",
+        "detail",
+    ]
+    wrong_text = (wrong / "orders" / "mostly_wrong.csv").read_text()
+    assert held.split(maxsplit=10) == [
+        "orders",
+        "landing/orders/mostly_wrong.csv",
+        md5(wrong_text)[:12],
+        *held.split()[3:5],
+        "held",
+        "20",
+        "1",
+        "19",
+        "0",
+        reason,
+    ]
+    assert count == "(1 file)"
+    sql = "SELECT stage, count(*) AS n FROM file_loads WHERE dataset = 'orders' GROUP BY stage ORDER BY stage"
+    assert cli.main(["query", sql, "--root", str(root)]) == 0
+    assert capsys.readouterr().out == "stage | n\narchived | 1\nheld | 1\nprocessed | 1\nraw | 2\n(4 rows)\n"
     assert cli.main(["release", "landing/orders/mostly_wrong.csv", "--root", str(root)]) == 2
     assert "pass --accept-rejections" in capsys.readouterr().err
     assert cli.main(["release", "orders/children.csv", "--accept-rejections", "--root", str(root)]) == 2
