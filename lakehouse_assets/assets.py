@@ -194,7 +194,8 @@ def report_files(context: AssetExecutionContext, contract: DatasetContract, outc
     for key, reason in outcome.quarantined.items():
         context.log.warning(f"quarantined {key}: {reason}")
         metadata = {"stage": "quarantined", "dataset": contract.name, "reason": reason}
-        context.log_event(landed_files.file_observation(outcome.versions[key], metadata))
+        # A materialization, not an observation: the file's last word, shown on its partition's page.
+        context.log_event(landed_files.file_materialization(outcome.versions[key], metadata))
 
 
 def build_processing_asset(contract: DatasetContract):

@@ -69,14 +69,19 @@ def check_specs(contract: DatasetContract) -> list[AssetCheckSpec]:
     specs = [
         spec(
             quality.PRIMARY_KEY_CHECK,
-            f"`{contract.primary_key}` is never null and unique across processed/{contract.name}.",
+            f"`{contract.primary_key}` is never null and unique across processed/{contract.name}. The merge keeps "
+            "it so; a failure means a write outside the pipeline: `sample_duplicate_keys` names some, find their "
+            f"rows (lakehouse query 'SELECT * FROM {contract.name} WHERE {contract.primary_key} = ...') and "
+            "restore the table to a version before that write (Delta time travel).",
             blocking=True,
         )
     ]
     specs += [
         spec(
             quality.foreign_key_check_name(fk),
-            f"Every `{contract.name}.{fk.column}` exists as `{fk.parent}.{fk.parent_column}`.",
+            f"Every `{contract.name}.{fk.column}` exists as `{fk.parent}.{fk.parent_column}`. The pipeline keeps "
+            f"rows whose parent has not arrived waiting in rejected_{contract.name}; a failure means a parent row "
+            f"was removed or a row written outside the pipeline: `sample_orphan_keys` names some.",
             blocking=True,
             additional_deps=[processed_key(fk.parent)],
         )

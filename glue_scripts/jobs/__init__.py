@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from glue_scripts import quality, stages
-from glue_scripts.contracts import DatasetContract
+from glue_scripts.contracts import REJECT_REASONS, RUN_ID, SOURCE_FILE, SOURCE_LINE, DatasetContract
 from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import ARCHIVED, PROCESSED, RAW, REJECTED, Store
 
@@ -148,6 +148,7 @@ def process_step(
         "preview": {"raw_value": markdown_table(preview), "type": "md"},
     }
     rejected = {
+        "preview": {"raw_value": rejected_preview(spark, store, contract, run_id, outcome), "type": "md"},
         "rows_rejected": outcome.rows_rejected,
         "rows_waiting": outcome.rows_waiting,
         **by_reason,
@@ -166,6 +167,26 @@ def process_step(
         ],
         checks,
     )
+
+
+def rejected_preview(
+    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, outcome: stages.ProcessOutcome
+) -> str:
+    """The first rows this batch rejected or left waiting, with their reasons (no Spark job when there are none)."""
+    if not (outcome.rows_rejected or outcome.rows_waiting):
+        return "_no row rejected or waiting in this batch_"
+    from pyspark.sql import functions as F
+
+    columns = [SOURCE_FILE, SOURCE_LINE, REJECT_REASONS, *contract.column_names]
+    rows = (
+        read_table(spark, stages.table_path(store, REJECTED, contract))
+        .where(F.col(RUN_ID) == run_id)
+        .orderBy(SOURCE_FILE, SOURCE_LINE)
+        .select(*columns)
+        .limit(PREVIEW_ROWS)
+        .collect()
+    )
+    return markdown_table(rows)
 
 
 def archive_step(
