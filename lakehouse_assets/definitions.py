@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
+from lakehouse_assets.alerts import all_alert_sensors
 from lakehouse_assets.analytics import analytics_assets, analytics_checks
 from lakehouse_assets.assets import all_assets
 from lakehouse_assets.catalog import glue_tables
@@ -23,7 +24,7 @@ def build_definitions(root: str | None = None, environment: str | None = None) -
         assets=[*all_assets, *analytics_assets, glue_tables, *maintenance_assets],
         asset_checks=[*all_checks, *analytics_checks],
         jobs=[lakehouse_job],
-        sensors=all_sensors,
+        sensors=[*all_sensors, *all_alert_sensors],
         resources=resources_for_environment(environment, root),
         executor=in_process_executor,
     )

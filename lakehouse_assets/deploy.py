@@ -45,7 +45,7 @@ DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
 DAGSTER_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
 DAGSTER_STACK_SUFFIX = "-dagster"
 # The lakehouse stack's outputs the Dagster stack's parameters come from.
-DAGSTER_INPUTS = ("LakehouseRoot", "GlueDatabase", "EmrApplicationId", "EmrServerlessJobRoleArn")
+DAGSTER_INPUTS = ("LakehouseRoot", "GlueDatabase", "EmrApplicationId", "EmrServerlessJobRoleArn", "AlertTopicArn")
 
 PACKAGE_KEY = "glue_scripts/lakehouse_glue.zip"
 JOBS_KEY = "glue_scripts/jobs/"
@@ -200,6 +200,7 @@ def dagster_parameters_from(stack: str, lakehouse_outputs: Mapping[str, str], im
         "GlueDatabaseName": lakehouse_outputs["GlueDatabase"],
         "EmrApplicationId": lakehouse_outputs["EmrApplicationId"],
         "EmrServerlessJobRoleArn": lakehouse_outputs["EmrServerlessJobRoleArn"],
+        "AlertTopicArn": lakehouse_outputs["AlertTopicArn"],
         "ImageUri": image,
     }
 

@@ -35,6 +35,7 @@ from glue_scripts.quality import (
     RejectionPolicy,
 )
 from glue_scripts.storage import Store, open_store
+from lakehouse_assets.alerts import alert_resource
 from lakehouse_assets.runners import execution_from_environment
 from lakehouse_assets.spark_config import local_spark_conf
 
@@ -141,6 +142,8 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
         # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.
         "execution": execution_from_environment(),
         "catalog": catalog_resource(),
+        # Alerts (failed runs, quarantined files) to LAKEHOUSE_ALERT_TOPIC_ARN; without it, log lines.
+        "alerts": alert_resource(),
     }
 
 

@@ -143,6 +143,7 @@ def test_every_variable_dagster_yaml_reads_is_set_on_every_task(ecs: dict[str, A
     assert read - {"LAKEHOUSE_POSTGRES_URL"} <= set(first)
     assert first["LAKEHOUSE_EXECUTION"] == {"Ref": "LakehouseExecution"}
     assert first["LAKEHOUSE_ROOT"] == {"Fn::Sub": "s3://${LakehouseBucket}/${LakehousePrefix}"}
+    assert first["LAKEHOUSE_ALERT_TOPIC_ARN"] == {"Ref": "AlertTopicArn"}
     assert ecs["Parameters"]["LakehouseExecution"]["AllowedValues"] == ["glue", "emr_serverless"]  # never local
 
 
@@ -222,8 +223,10 @@ def test_the_dagster_role_launches_watches_and_stops_run_tasks_nothing_more(ecs:
         "logs:GetLogEvents",
         "s3:ListBucket",
         "s3:GetObject",
+        "sns:Publish",
     }
     by_sid = {s["Sid"]: s for s in statements(ecs, "DagsterRole")}
+    assert by_sid["PublishAlerts"]["Resource"] == {"Ref": "AlertTopicArn"}
     passing = by_sid["PassExactlyTheRunTasksRoles"]
     assert passing["Resource"] == [{"Fn::GetAtt": ["RunTaskRole", "Arn"]}, {"Fn::GetAtt": ["ExecutionRole", "Arn"]}]
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
@@ -269,7 +272,7 @@ def test_roles_trust_ecs_tasks_of_this_account_and_star_only_where_justified(ecs
 
 def test_parameters_are_the_lakehouse_stacks_outputs_and_names(ecs: dict[str, Any], lakehouse: dict[str, Any]) -> None:
     outputs = set(lakehouse["Outputs"])
-    for parameter in ("LakehouseBucket", "EmrApplicationId", "EmrServerlessJobRoleArn"):
+    for parameter in ("LakehouseBucket", "EmrApplicationId", "EmrServerlessJobRoleArn", "AlertTopicArn"):
         assert parameter in outputs
     assert "GlueDatabase" in outputs
     for name in ("LakehousePrefix", "GlueDatabaseName"):

@@ -224,6 +224,7 @@ Outputs:
   GlueDatabase: {Value: lakehouse}
   EmrApplicationId: {Value: 00fabcdefghij123}
   EmrServerlessJobRoleArn: {Value: arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC}
+  AlertTopicArn: {Value: arn:aws:sns:us-east-1:123456789012:lh-alerts}
 """
 )
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lh-dagster:{tag}"
@@ -283,6 +284,7 @@ def test_the_dagster_stack_gets_the_lakehouse_outputs_and_keeps_its_network(
         "GlueDatabaseName": "lakehouse",
         "EmrApplicationId": "00fabcdefghij123",
         "EmrServerlessJobRoleArn": "arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC",
+        "AlertTopicArn": "arn:aws:sns:us-east-1:123456789012:lh-alerts",
         "ImageUri": IMAGE.format(tag="a1"),
         **network,
     }
@@ -318,7 +320,8 @@ def test_a_stack_without_the_lakehouse_outputs_is_refused(names: dict[str, str],
 
     template = tmp_path / "minimal.yaml"
     template.write_text(MINIMAL_TEMPLATE)
-    with pytest.raises(DeployError, match="has no output EmrApplicationId, EmrServerlessJobRoleArn, GlueDatabase"):
+    missing = "has no output AlertTopicArn, EmrApplicationId, EmrServerlessJobRoleArn, GlueDatabase"
+    with pytest.raises(DeployError, match=missing):
         run_deploy(names, template=template, dagster_image=IMAGE.format(tag="a1"))
 
 

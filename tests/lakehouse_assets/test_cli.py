@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -166,6 +166,18 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     # Two items wait for a parent (an unknown order, an unknown product): waiting, not rejected.
     assert "order_items            1         136         130           4           2           0           0" in out
     assert "checks: 19 passed, 0 failed, 0 warnings\n" in out
+    # In the UI, rejected/orders shows the batch's first rejected rows with their reasons.
+    with DagsterInstance.get() as instance:
+        preview = latest_metadata(instance, "rejected/orders")["preview"].splitlines()
+    assert preview[0] == (
+        "| source_file | source_line | reject_reasons | order_num | order_id | user_id | order_timestamp | "
+        "total_amount | date |"
+    )
+    assert preview[2] == (
+        "| landing/orders/2025-04-01.csv | 102 | ['invalid_total_amount'] | 1 | 20000 | 1 | 2025-04-01T10:00:00 | "
+        "-1.00 | 2025-04-01 |"
+    )
+    assert len(preview) == 2 + 5
 
     # A mostly wrong orders file (19 of 20 rows invalid) is held in landing: nothing merged, the run fails
     # and says how to go on; the items of its one good order are not processed while it is held.
@@ -252,14 +264,18 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     # limit's minimum batch size (20 rows): rejected, and nothing held.
     late = tmp_path / "late"
     write_csv(late / "orders" / "late.csv", ORDERS_HEADER, ["90,10000,1990,2025-04-01T11:26:00,1.00,2025-04-01"])
+    (late / "orders" / "empty.csv").write_text("")  # quarantined: its reason shows on its landing/files partition
     assert cli.main(["land", str(late), "--root", str(root)]) == 0
     assert cli.main(["run", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "orders                 2          21           1          20           0           0           0" in out
+    assert "orders                 2          21           1          20           0           0           1" in out
     assert "order_items            1           2           2           0           0           0           0" in out
     assert "archived: 3 files" in out
     assert counts(spark, root, "processed") == {"products": 100, "orders": 101, "order_items": 132}
     assert list((root / "landing" / "orders").iterdir()) == []
+    with DagsterInstance.get() as instance:
+        empty = latest_metadata(instance, "landing/files", f"orders/empty.csv#{md5('')}")
+    assert (empty["stage"], empty["reason"]) == ("quarantined", "empty file: 0 bytes")
     assert rejected_reasons(spark, root, "products") == {
         "missing_primary_key": 1,
         "invalid_product_id": 1,
@@ -289,6 +305,16 @@ def test_a_dirty_delivery_rejects_every_reason_code_once(
     }
     stored = read_table(spark, str(root / "processed" / "orders")).where("order_id = 10000").first()
     assert (str(stored.total_amount), stored.order_timestamp.isoformat()) == ("229.53", "2025-04-01T11:27:00")
+
+
+def latest_metadata(instance: DagsterInstance, asset: str, partition: str | None = None) -> dict[str, object]:
+    """The metadata values of an asset's (or one partition's) latest materialization, as the UI shows them."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(AssetKey.from_user_string(asset), asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    metadata = records[0].asset_materialization.metadata
+    return {key: value.value for key, value in metadata.items()}
 
 
 def md5(text: str) -> str:

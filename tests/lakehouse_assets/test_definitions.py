@@ -75,6 +75,8 @@ def test_every_sensor_runs_by_default_and_every_table_writer_holds_its_pool() ->
         "landing_files_sensor": DefaultSensorStatus.RUNNING,
         "lakehouse_automation": DefaultSensorStatus.RUNNING,
         "dead_runs": DefaultSensorStatus.RUNNING,
+        "alert_on_run_failure": DefaultSensorStatus.RUNNING,
+        "alert_on_quarantine": DefaultSensorStatus.RUNNING,
     }
     pools = {
         node.name: node.pool
