@@ -397,7 +397,7 @@ def run_job() -> int:
 
     from lakehouse_assets.definitions import build_definitions
     from lakehouse_assets.instance import cli_run_tags, definitions_pools, ensure_pool_limits, release_dead_runs
-    from lakehouse_assets.run_summary import render_summary
+    from lakehouse_assets.run_summary import planned_checks, render_summary
 
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:
@@ -413,7 +413,7 @@ def run_job() -> int:
             # Step-by-step DEBUG events stay in the instance (and the UI); the terminal gets INFO.
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
-        print(render_summary(result, root()))
+        print(render_summary(result, root(), planned_checks(instance, result.run_id)))
         return 0 if result.success else 1
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from dagster import AssetCheckSeverity, DagsterEventType, ExecuteInProcessResult
+from dagster import AssetCheckKey, AssetCheckSeverity, DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.quality import release_command
@@ -12,7 +13,8 @@ from glue_scripts.quality import release_command
 COLUMNS = ("files", "rows read", "accepted", "rejected", "waiting", "held", "quarantined")
 
 
-def render_summary(result: ExecuteInProcessResult, lakehouse_root: str) -> str:
+def render_summary(result: ExecuteInProcessResult, lakehouse_root: str, planned: Sequence[AssetCheckKey] = ()) -> str:
+    """`planned`: the checks the run planned (the instance's ASSET_CHECK_EVALUATION_PLANNED events)."""
     status = "succeeded" if result.success else "FAILED"
     materialized = materializations(result)
     lines = [f"lakehouse run {result.run_id} {status} (root {lakehouse_root})", ""]
@@ -20,7 +22,7 @@ def render_summary(result: ExecuteInProcessResult, lakehouse_root: str) -> str:
     lines += nothing_new(materialized)
     lines += row_notes(materialized)
     lines += held_files(materialized)
-    lines += check_lines(result)
+    lines += check_lines(result, planned)
     archive = materialized.get("archived/landed_files")
     archived = f"archived: {archive.get('files_archived', 0)} files" if archive else "archived: nothing (not reached)"
     lines.append(archived)
@@ -30,6 +32,11 @@ def render_summary(result: ExecuteInProcessResult, lakehouse_root: str) -> str:
             message = error.message.strip() if error else "unknown error"
             lines.append(f"step {event.step_key} failed: {message}")
     return "\n".join(lines)
+
+
+def planned_checks(instance: DagsterInstance, run_id: str) -> list[AssetCheckKey]:
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED).records
+    return [r.event_log_entry.dagster_event.event_specific_data.asset_check_key for r in records]
 
 
 def materializations(result: ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
@@ -131,15 +138,10 @@ def held_files(materialized: dict[str, dict[str, Any]]) -> list[str]:
     return ["", "held in landing by the rejection limit:", *lines]
 
 
-def check_lines(result: ExecuteInProcessResult) -> list[str]:
+def check_lines(result: ExecuteInProcessResult, planned: Sequence[AssetCheckKey]) -> list[str]:
     """Checks passed, failed (ERROR), warned (WARN), not evaluated (no file of the data set in this run),
     and not run (planned, but their step did not run: a blocking check upstream failed, or a step did)."""
     evaluations = result.get_asset_check_evaluations()
-    planned = [
-        event.event_specific_data.asset_check_key
-        for event in result.all_events
-        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
-    ]
     evaluated_keys = {evaluation.asset_check_key for evaluation in evaluations}
     not_run = sorted({key.asset_key.to_user_string() for key in planned if key not in evaluated_keys})
     failed, warned, not_evaluated = [], [], 0
@@ -155,6 +157,6 @@ def check_lines(result: ExecuteInProcessResult) -> list[str]:
     if not_evaluated:
         counts += f", {not_evaluated} not evaluated (no file of their data set in this run)"
     if not_run:
-        not_run_count = sum(1 for key in planned if key not in evaluated_keys)
+        not_run_count = sum(1 for key in set(planned) if key not in evaluated_keys)
         counts += f", {not_run_count} not run (the checks of {', '.join(not_run)}: their step did not run)"
     return ["", counts, *[f"  FAILED {name}" for name in failed], *[f"  WARNING {name}" for name in warned]]
