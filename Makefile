@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 ROOT ?= ./lakehouse_data
 
 .PHONY: install install-test install-infra-tools image image-tools run test test-fast test-unit lint dev bench bench-full clean
@@ -18,7 +19,7 @@ install: $(STAMP)
 # tests skip and say why. `make run` installs none of it.
 APT_TEST_PACKAGES := chromium:chromium postgresql:/usr/lib/postgresql/*/bin/initdb
 
-install-test: install
+install-test: install $(DEV_STAMP)
 	@for entry in $(APT_TEST_PACKAGES); do \
 	  package=$${entry%%:*}; probe=$${entry#*:}; \
 	  if command -v "$$probe" >/dev/null || ls $$probe >/dev/null 2>&1; then continue; fi; \
@@ -102,8 +103,13 @@ $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required for Spark (java not found)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+# The test, lint and benchmark tools (pytest, moto, ruff, playwright, duckdb, cfn-lint): not for `make run`.
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
 
 run: install
 	$(BIN)/lakehouse land data/lab_apr_2025/csv --root $(ROOT)
@@ -127,7 +133,7 @@ test-fast: install-test
 test-unit: install-test
 	$(BIN)/pytest -m unit --durations=10
 
-lint: install
+lint: install $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -137,12 +143,12 @@ dev: install
 # `make bench`: the quick mode (about 10 minutes on 2 cores): the lab run, throughput at ~1 M order
 # items against DuckDB, one day merged into tables 1x and 10x its size. `make bench-full`: ~5 M order
 # items and medians of 3 (about an hour). Figures and how to read them: BENCHMARKS.md.
-bench: install
+bench: install $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_run.py --repeat 1
 	$(BIN)/python benchmarks/bench_throughput.py --quick
 	$(BIN)/python benchmarks/bench_incremental.py --repeat 1
 
-bench-full: install
+bench-full: install $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_run.py --repeat 3
 	$(BIN)/python benchmarks/bench_throughput.py --repeat 3
 	$(BIN)/python benchmarks/bench_incremental.py --repeat 3

@@ -65,6 +65,11 @@ def fetch_jars() -> list[Path]:
 
 
 if __name__ == "__main__":
-    for path in fetch_jars():
+    try:
+        jars = fetch_jars()
+    except RuntimeError as error:  # no Maven, or Maven Central out of reach: say so in one line
+        print(f"lakehouse: {error}", file=sys.stderr)
+        sys.exit(1)
+    for path in jars:
         print(path)
     sys.exit(0)
