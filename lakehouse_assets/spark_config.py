@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse_assets.spark_class_archive import driver_java_options
@@ -22,6 +23,9 @@ from lakehouse_assets.spark_jars import jar_paths
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# Quiet start-up: warnings and errors only, minus the notes that are not problems on a laptop.
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 # The standard environment variables for the credentials, and the Java system properties under
 # which the same default provider chain looks for them inside the JVM.
 CREDENTIAL_SYSTEM_PROPERTIES = {
@@ -29,6 +33,11 @@ CREDENTIAL_SYSTEM_PROPERTIES = {
     "AWS_SECRET_ACCESS_KEY": "aws.secretKey",
     "AWS_SESSION_TOKEN": "aws.sessionToken",
 }
+
+
+def local_driver_options() -> str:
+    """The local driver JVM's options: the quiet logging, and the class archive when there is one."""
+    return f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} {driver_java_options()}".strip()
 
 
 def local_spark_conf(cores: int | None = None, driver_memory: str | None = None) -> dict[str, str]:
@@ -58,9 +67,7 @@ def local_spark_conf(cores: int | None = None, driver_memory: str | None = None)
         "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.s3a.aws.credentials.provider": ("com.amazonaws.auth.DefaultAWSCredentialsProviderChain"),
     }
-    java_options = driver_java_options()
-    if java_options:
-        conf["spark.driver.extraJavaOptions"] = java_options
+    conf["spark.driver.extraJavaOptions"] = local_driver_options()
     conf.update({f"spark.hadoop.{key}": value for key, value in s3a_endpoint_settings(s3_endpoint()).items()})
     return conf
 

@@ -15,8 +15,7 @@ import shlex
 
 from pyspark.sql import SparkSession
 
-from lakehouse_assets.spark_class_archive import driver_java_options
-from lakehouse_assets.spark_config import local_spark_conf
+from lakehouse_assets.spark_config import local_driver_options, local_spark_conf
 
 SMALL_DATA_SETTINGS = {
     "spark.sql.shuffle.partitions": "1",
@@ -32,7 +31,7 @@ SMALL_DATA_SETTINGS = {
 
 def quick_jit() -> dict[str, str]:
     """The driver's JVM options for a short-lived process: the class archive's, plus the quick JIT only."""
-    return {"spark.driver.extraJavaOptions": f"{driver_java_options()} -XX:TieredStopAtLevel=1".strip()}
+    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} -XX:TieredStopAtLevel=1"}
 
 
 def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
