@@ -2,11 +2,14 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from lakehouse_assets.freshness import freshness_checks
 from lakehouse_assets.instance import run_host_tags
 from lakehouse_assets.maintenance import MAINTENANCE_GROUP
 
-# Every asset (and its checks) except the nightly table maintenance.
-LOADING_SELECTION = AssetSelection.all() - AssetSelection.groups(MAINTENANCE_GROUP)
+# Every asset (and its checks) except the nightly table maintenance, and freshness (the sensor's).
+LOADING_SELECTION = (
+    AssetSelection.all() - AssetSelection.groups(MAINTENANCE_GROUP) - AssetSelection.checks(freshness_checks)
+)
 
 # Tagged with the machine that serves the code location, as the sensors' runs are: a run launched from
 # the UI ("Materialize all") whose process dies with `lakehouse dev` is then released and retried too.

@@ -60,7 +60,12 @@ def test_checks_and_which_ones_block() -> None:
         ("processed/order_items", "schema_drift"): False,
         ("analytics/daily_sales", "totals_match_processed"): True,
         ("analytics/top_products", "totals_match_processed"): True,
+        # Not in lakehouse_job: the freshness sensor evaluates them.
+        ("raw/products", "delivered_on_time"): False,
+        ("raw/orders", "delivered_on_time"): False,
+        ("raw/order_items", "delivered_on_time"): False,
     }
+    assert sum(1 for key in job.asset_layer.asset_graph.asset_check_keys if key.name == "delivered_on_time") == 0
     assert job.name == "lakehouse_job"
     # A run of the whole job launched from the UI carries this machine's name, so a `lakehouse dev`
     # started after a crash releases and retries it (`release_dead_runs`).
@@ -77,6 +82,7 @@ def test_every_sensor_runs_by_default_and_every_table_writer_holds_its_pool() ->
         "dead_runs": DefaultSensorStatus.RUNNING,
         "alert_on_run_failure": DefaultSensorStatus.RUNNING,
         "alert_on_quarantine": DefaultSensorStatus.RUNNING,
+        "freshness": DefaultSensorStatus.RUNNING,
     }
     pools = {
         node.name: node.pool
