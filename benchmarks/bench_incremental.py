@@ -48,7 +48,7 @@ from glue_scripts.delta_tables import read_table
 from glue_scripts.generator import generate
 from glue_scripts.stages import ingest_landing, process_batch, table_path
 from glue_scripts.storage import LocalStore
-from lakehouse_assets.spark_config import local_spark_conf
+from lakehouse_assets.spark_config import local_spark_session
 
 SIZES = (1, 10)
 CORRECTED_SHARE = 0.01
@@ -56,12 +56,7 @@ DAILY = ("orders", "order_items")
 
 
 def spark_session() -> SparkSession:
-    builder = SparkSession.builder
-    for key, value in local_spark_conf().items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return local_spark_session()
 
 
 def day_files(data: Path, dataset: str) -> list[Path]:

@@ -468,11 +468,11 @@ def query(sql: str, limit: int) -> int:
     from glue_scripts.delta_tables import read_table, table_exists
     from glue_scripts.file_fates import FILE_LEDGER_VIEW, existing_ledgers
     from glue_scripts.storage import PROCESSED
-    from lakehouse_assets.ledger_commands import local_spark
+    from lakehouse_assets.spark_config import local_spark_session
 
     reach_root(PROCESSED)
     store = open_store(root())
-    spark = local_spark()
+    spark = local_spark_session()
     views: list[str] = []
     try:
         if refused := refused_statement(spark, sql):

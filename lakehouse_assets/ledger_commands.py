@@ -4,40 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.file_fates import existing_ledgers, fates, render
 from glue_scripts.storage import AUDIT, LANDING, open_store
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from lakehouse_assets.spark_config import local_spark_session
 
 
 class LedgerCommandError(ValueError):
     """A mistake in a ledger command's arguments (the CLI prints it as one line, exit status 2)."""
 
 
-def local_spark() -> SparkSession:
-    """A Spark session in this process with the lakehouse's settings, quiet below errors."""
-    from pyspark.sql import SparkSession
-
-    from lakehouse_assets.spark_config import local_spark_conf
-
-    builder = SparkSession.builder
-    for key, value in local_spark_conf().items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
 def files(status: str | None, dataset: str | None, lakehouse_root: str) -> int:
     """Print one line per delivered file version (filtered by status and data set)."""
     store = open_store(lakehouse_root)
     store.list_children(AUDIT)  # on S3, a missing credential or endpoint is said before Spark starts
-    entries = existing_ledgers(local_spark(), store, [dataset] if dataset else DATASETS)
+    entries = existing_ledgers(local_spark_session(), store, [dataset] if dataset else DATASETS)
     found = fates(entries.collect()) if entries is not None else []
     if status:
         found = [f for f in found if f.status == status]
@@ -62,7 +45,7 @@ def release(names: Sequence[str], accept_rejections: bool, lakehouse_root: str) 
         keys_by_dataset.setdefault(parts[1], []).append(key)
     store = open_store(lakehouse_root)
     store.list_children(LANDING)
-    spark = local_spark()
+    spark = local_spark_session()
     try:
         for dataset, keys in keys_by_dataset.items():  # every name checked before anything is recorded
             stages.held_files(spark, store, CONTRACTS[dataset], keys)

@@ -130,3 +130,15 @@ def apply_s3a_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = 
                 system.setProperty(name, value)
 
     return undo
+
+
+def local_spark_session() -> SparkSession:
+    """A Spark session in this process with the local settings, logging errors only (CLI commands, benchmarks)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in local_spark_conf().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
