@@ -194,15 +194,6 @@ def _entries(rows: list) -> list[LedgerEntry]:
     return [LedgerEntry(**{name: row[name] for name in ENTRY_COLUMNS}) for row in rows]
 
 
-def latest_processed_entries(spark: SparkSession, store: Store, dataset: str) -> list[LedgerEntry]:
-    """The `processed` entries of the last run that processed `dataset`."""
-    entries = read_ledger(spark, store, dataset).where(F.col("stage") == STAGE_PROCESSED)
-    last = entries.orderBy(F.col("recorded_at").desc()).select("run_id").first()
-    if last is None:
-        return []
-    return _entries(entries.where(F.col("run_id") == last.run_id).collect())
-
-
 def batch_entries(spark: SparkSession, store: Store, dataset: str, run_ids: Sequence[str]) -> list[LedgerEntry]:
     """The `processed` and `held` entries these runs wrote: the batch the checks of a run look at.
 

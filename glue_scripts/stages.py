@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType, TimestampType
 
@@ -55,6 +55,7 @@ from glue_scripts.validation import (
     TYPED,
     check_references,
     is_clean,
+    is_waiting,
     mark_duplicates,
     mark_stale,
     validate_rows,
@@ -296,19 +297,8 @@ def waiting_batch(spark: SparkSession, store: Store, contract: DatasetContract) 
     return Batch(files, ledger.released_versions(reached) & set(files), sorted(held))
 
 
-def waiting_versions(spark: SparkSession, store: Store, contract: DatasetContract) -> list[str]:
-    """Files still in landing whose rows are in raw but not yet accounted for (and not held)."""
-    return waiting_batch(spark, store, contract).files
-
-
 def candidate_columns(contract: DatasetContract) -> list[str]:
     return [*contract.column_names, RAW_RECORD, SOURCE_FILE, SOURCE_FILE_DIGEST, SOURCE_LINE]
-
-
-def is_waiting() -> Column:
-    """A row rejected only because a parent has not arrived (yet): waiting, not rejected."""
-    late = F.array(*[F.lit(reason) for reason in sorted(LATE_PARENT_REASONS)])
-    return (F.size(REJECT_REASONS) > 0) & (F.size(F.array_except(REJECT_REASONS, late)) == 0)
 
 
 def late_parent_rows(rejected: DataFrame) -> DataFrame:

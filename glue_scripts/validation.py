@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from glue_scripts.contracts import (
+    LATE_PARENT_REASONS,
     RAW_RECORD,
     REJECT_REASONS,
     SOURCE_FILE,
@@ -83,6 +84,12 @@ def add_reasons(df: DataFrame, *reasons: SparkColumn) -> DataFrame:
 
 def is_clean() -> SparkColumn:
     return F.size(REJECT_REASONS) == 0
+
+
+def is_waiting() -> SparkColumn:
+    """Rejected only because a parent has not arrived (yet): waiting, not rejected (`LATE_PARENT_REASONS`)."""
+    late = F.array(*[F.lit(reason) for reason in sorted(LATE_PARENT_REASONS)])
+    return (F.size(REJECT_REASONS) > 0) & (F.size(F.array_except(REJECT_REASONS, late)) == 0)
 
 
 def typed(name: str) -> SparkColumn:
