@@ -98,17 +98,21 @@ image-tools:
 	  fi; \
 	fi
 
+# setuptools notes every editable install ("be careful with folders ... with the same name as your
+# package"): here those folders are the packages, so the note is filtered out of the output.
+EDITABLE_NOTE := PYTHONWARNINGS="ignore:Editable installation"
+
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@command -v java >/dev/null || { echo "Java 17 is required for Spark (java not found)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(EDITABLE_NOTE) $(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
 # The test, lint and benchmark tools (pytest, moto, ruff, playwright, duckdb, cfn-lint): not for `make run`.
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(EDITABLE_NOTE) $(BIN)/pip install --quiet -e ".[dev]"
 	touch $(DEV_STAMP)
 
 run: install

@@ -353,6 +353,11 @@ def deploy(
     return 0
 
 
+# `dagster dev` warns that `dg dev` supersedes it; `lakehouse dev` is what users run, so the note is
+# not theirs to act on (the `dg` project layout is a change of its own).
+DEV_WARNING_FILTER = ("-W", "ignore:Function `dev_command` is superseded")
+
+
 def dev(host: str, port: int) -> int:
     """Replace this process with `dagster dev` on the lakehouse's instance and code location."""
     from dagster import DagsterInstance
@@ -368,8 +373,10 @@ def dev(host: str, port: int) -> int:
             print(f"lakehouse dev: run {run_id} had died without ending; marked failed and its pool slots freed")
         ensure_pool_limits(instance, definitions_pools(build_definitions()))
     target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "lakehouse_assets.definitions"]
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    os.execv(dagster, [dagster, "dev", *target, "-h", host, "-p", str(port)])
+    os.execv(
+        sys.executable,
+        [sys.executable, *DEV_WARNING_FILTER, "-m", "dagster", "dev", *target, "-h", host, "-p", str(port)],
+    )
     return 0  # not reached
 
 

@@ -125,6 +125,11 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
+def warning_lines(text: str) -> list[str]:
+    """Python warnings and Spark WARN lines in a log: a clean `lakehouse dev` prints none."""
+    return re.findall(r"^.*(?:\w+Warning: | WARN ).*$", text, re.MULTILINE)
+
+
 def wait_for(condition: Callable[[], bool], seconds: float, what: str, every: float = 2) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -47,3 +47,11 @@ def test_the_shapes_catch_what_they_name() -> None:
     assert {kind: bool(SECRET_SHAPES[kind].search(sample)) for kind, sample in samples.items()} == dict.fromkeys(
         samples, True
     )
+
+
+def test_the_makefile_installs_the_project_without_setuptools_editable_note() -> None:
+    """Checked by hand: `pip install -e .` prints a 14-line "Editable installation" note without the filter."""
+    makefile = (REPO / "Makefile").read_text()
+    installs = [line.strip() for line in makefile.splitlines() if "pip install" in line and " -e " in line]
+    assert len(installs) == 2 and all(line.startswith("$(EDITABLE_NOTE) ") for line in installs), installs
+    assert 'EDITABLE_NOTE := PYTHONWARNINGS="ignore:Editable installation"' in makefile

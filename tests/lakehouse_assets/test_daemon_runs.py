@@ -31,7 +31,7 @@ from lakehouse_assets import cli
 from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
 from lakehouse_assets.table_locks import LOCK_ACQUIRED
 from tests.dagster_runs import LAUNCH_JOB, UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
-from tests.lab_fixtures import REPO, code_location_loaded, graphql, wait_for
+from tests.lab_fixtures import REPO, code_location_loaded, graphql, wait_for, warning_lines
 from tests.processes import free_port, start_group, stop_group
 from tests.spark_settings import subprocess_environment
 
@@ -165,6 +165,7 @@ def test_runs_from_the_sensor_and_the_ui_at_once_never_write_one_table_together(
     finally:
         stop_group(process)
     assert_delivered(spark, deployment.root)
+    assert warning_lines(deployment.log.read_text(errors="replace")) == []
 
 
 @pytest.mark.parametrize("deployment", ["postgres"], indirect=True)

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
 from tests.dagster_runs import UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
-from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for
+from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for, warning_lines
 from tests.postgres_fixtures import PostgresServer
 from tests.processes import listening_addresses
 from tests.s3_fixtures import secret_leaks
@@ -84,4 +84,6 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch
     # config, events, captured output) or the lakehouse root.
     # Nor did the PostgreSQL password, which only the environment holds.
     assert secret_leaks([log, lab_lakehouse.home], lab_lakehouse.root, [postgres_server.password]) == []
+    # No warnings: Dagster's note that `dg dev` supersedes `dagster dev`, Spark's and S3A's notes.
+    assert warning_lines(log.read_text(errors="replace")) == []
     print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs")
