@@ -50,12 +50,12 @@ from dagster import (
     DagsterRun,
     MaterializeResult,
     MetadataValue,
+    PipesClientCompletedInvocation,
 )
 from dagster._core.definitions.metadata.external_metadata import (
     EXTERNAL_METADATA_TYPE_INFER,
     metadata_map_from_external,
 )
-from dagster._core.pipes.client import PipesClientCompletedInvocation
 from dagster_aws.pipes import (
     PipesEMRServerlessClient,
     PipesGlueClient,
