@@ -1,12 +1,13 @@
 """Time each stage of the pipeline on the lab data, and count its Spark jobs: no Dagster, one process.
 
-Usage: `.venv/bin/python benchmarks/bench_stages.py [--test-settings] [--no-class-archive] [--tiny]
-[--conf KEY=VALUE ...]`.
+Usage: `PYTHONPATH=. .venv/bin/python benchmarks/bench_stages.py [--test-settings] [--no-class-archive]
+[--tiny] [--repeat N] [--conf KEY=VALUE ...] [--jvm-option OPTION ...]`.
 Lands the lab data into a temporary folder root, starts Spark with `local_spark_conf()` (the
 settings `lakehouse run` uses; `--test-settings` adds the tests' small-data settings), then calls
 the same step functions the Dagster assets call (ingest, process, the processed checks, analytics
 and their reconciliation, archive) in `lakehouse_job`'s order. Each part runs under a Spark job
-group, so the Spark jobs it started are counted. Prints a Markdown table for BENCHMARKS.md.
+group, so the Spark jobs it started are counted. Prints a Markdown table for BENCHMARKS.md, and the
+CPU time the driver's JVM used (`--repeat` shows what a long-lived session, as the tests' is, pays).
 """
 
 from __future__ import annotations
@@ -61,12 +62,21 @@ def land_tiny_delivery(root: Path) -> None:
         target.write_text(text)
 
 
+def jvm_cpu_seconds(spark: object) -> float:
+    """CPU time the driver's JVM has used so far (user + system), from /proc."""
+    pid = spark.sparkContext._jvm.ProcessHandle.current().pid()  # type: ignore[attr-defined]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--test-settings", action="store_true", help="add the tests' small-data Spark settings")
     parser.add_argument("--no-class-archive", action="store_true", help="start the JVM without the CDS archive")
     parser.add_argument("--tiny", action="store_true", help="five files of one or two rows instead of the lab data")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="one more Spark setting")
+    parser.add_argument("--jvm-option", action="append", default=[], help="one more option for the driver's JVM")
+    parser.add_argument("--repeat", type=int, default=1, help="run the pipeline this many times, each on a new root")
     args = parser.parse_args()
     if args.no_class_archive:
         os.environ["LAKEHOUSE_JVM_ARCHIVE"] = "off"
@@ -82,20 +92,33 @@ def main() -> None:
 
         conf |= SMALL_DATA_SETTINGS
     conf |= dict(setting.split("=", 1) for setting in args.conf)
+    conf["spark.driver.extraJavaOptions"] = " ".join([conf["spark.driver.extraJavaOptions"], *args.jvm_option])
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     rows = [("Spark session start", time.perf_counter() - started, 0)]
+    for repeat in range(args.repeat):
+        rows += run_pipeline(spark, tiny=args.tiny, label="" if args.repeat == 1 else f" ({repeat + 1})")
+    total = time.perf_counter() - started
+    print("| part | seconds | Spark jobs |\n| --- | --- | --- |")
+    for name, seconds, count in rows:
+        print(f"| {name} | {seconds:.1f} | {count} |")
+    print(f"| whole (session start included) | {total:.1f} | {sum(count for _, _, count in rows)} |")
+    print(f"driver JVM CPU: {jvm_cpu_seconds(spark):.1f} s")
 
+
+def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float, int]]:
+    """The steps in `lakehouse_job`'s order on a new root: (part, seconds, Spark jobs) each."""
     from glue_scripts import analytics, jobs, quality
     from glue_scripts.contracts import CONTRACTS
     from glue_scripts.storage import LocalStore
 
-    context = spark.sparkContext
+    rows: list[tuple[str, float, int]] = []
+    context = spark.sparkContext  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as folder:
-        if args.tiny:
+        if tiny:
             land_tiny_delivery(Path(folder))
         else:
             land_lab_data(Path(folder))
@@ -103,26 +126,22 @@ def main() -> None:
         contracts = [CONTRACTS[name] for name in ORDER]
 
         def part(name: str, step: Callable[[], object]) -> None:
-            context.setJobGroup(name, name)
+            context.setJobGroup(name + label, name)
             begun = time.perf_counter()
             step()
-            jobs_started = len(context.statusTracker().getJobIdsForGroup(name))
-            rows.append((name, time.perf_counter() - begun, jobs_started))
+            jobs_started = len(context.statusTracker().getJobIdsForGroup(name + label))
+            rows.append((name + label, time.perf_counter() - begun, jobs_started))
 
         for contract in contracts:
             part(f"ingest {contract.name}", lambda c=contract: jobs.ingest_step(spark, store, c, "bench", now))
         for contract in contracts:
             part(f"process {contract.name}", lambda c=contract: jobs.process_step(spark, store, c, "bench", now))
-            part(f"checks {contract.name}", lambda c=contract: quality.check_results(spark, store, c, 0.05, 0.5))
+            part(f"checks {contract.name}", lambda c=contract: quality.check_results(spark, store, c, ["bench"]))
         for name in analytics.ANALYTICS_TABLES:
             part(f"analytics {name}", lambda n=name: analytics.build_table(spark, store, n))
             part(f"reconcile {name}", lambda n=name: analytics.reconcile_table(spark, store, n))
         part("archive", lambda: jobs.archive_step(spark, store, contracts, "bench", now))
-    total = time.perf_counter() - started
-    print("| part | seconds | Spark jobs |\n| --- | --- | --- |")
-    for name, seconds, count in rows:
-        print(f"| {name} | {seconds:.1f} | {count} |")
-    print(f"| whole (session start included) | {total:.1f} | {sum(count for _, _, count in rows)} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ One shuffle partition, one Delta snapshot partition, one task for file listings,
 query execution (each of its query stages is a Spark job of its own), and no code
 generation: on a few rows, compiling each query's Java code costs more than interpreting it (about
 a sixth off a small pipeline run; the results are the same either way). A short-lived JVM (a
-process that runs one small pipeline and exits) also gets the quick JIT only, which starts faster.
+process that runs one small pipeline and exits) gets the quick JIT only, which costs the least CPU;
+a long-lived one (the shared session) compiles only the code that stays hot, at ten times the usual
+call counts: the optimising compiler otherwise takes about a third of the session's CPU on small
+pipelines (BENCHMARKS.md, "The tests' JVMs").
 Processes the tests start (`lakehouse run`, `lakehouse dev` and its runs) get the same settings
 through `PYSPARK_SUBMIT_ARGS`, under the ones `lakehouse` sets itself.
 """
@@ -34,9 +37,14 @@ def quick_jit() -> dict[str, str]:
     return {"spark.driver.extraJavaOptions": f"{local_driver_options()} -XX:TieredStopAtLevel=1"}
 
 
+def selective_jit() -> dict[str, str]:
+    """The driver's JVM options for a long-lived process: the class archive's, plus fewer methods compiled."""
+    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} -XX:CompileThresholdScaling=10"}
+
+
 def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
     conf = local_spark_conf(cores=cores, driver_memory=driver_memory) | SMALL_DATA_SETTINGS
-    return conf | quick_jit() if short_lived else conf
+    return conf | (quick_jit() if short_lived else selective_jit())
 
 
 def spark_session_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> SparkSession:
