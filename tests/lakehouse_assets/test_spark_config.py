@@ -13,4 +13,6 @@ def test_the_local_driver_logs_warnings_without_the_start_up_notes() -> None:
         "org.apache.spark.util.Utils": "error",  # "Your hostname ... resolves to a loopback address"
         "org.apache.hadoop.util.NativeCodeLoader": "error",  # "Unable to load native-hadoop library"
         "org.apache.spark.sql.catalyst.util.SparkStringUtils": "error",  # "Truncated the string representation"
+        "org.apache.hadoop.metrics2.impl.MetricsConfig": "error",  # "Cannot locate configuration" (S3 roots)
+        "org.apache.hadoop.fs.s3a.S3AInstrumentation": "error",  # "Closing output stream statistics while ..."
     }
