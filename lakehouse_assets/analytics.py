@@ -29,7 +29,8 @@ from dagster_pyspark import LazyPySparkResource
 from glue_scripts import analytics
 from glue_scripts.analytics import ANALYTICS, ANALYTICS_TABLES, AnalyticsTable
 from glue_scripts.delta_tables import read_table
-from lakehouse_assets.assets import FOLLOW_UPSTREAM, PREVIEW_ROWS, markdown_table, pool, processed_key, table_schema
+from glue_scripts.jobs import PREVIEW_ROWS, markdown_table
+from lakehouse_assets.assets import FOLLOW_UPSTREAM, pool, processed_key, table_schema
 from lakehouse_assets.checks import AFTER_ITS_ASSET
 from lakehouse_assets.resources import LakehouseResource
 from lakehouse_assets.table_locks import held_by_step, table_lock

@@ -18,7 +18,6 @@ AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here a
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from dagster import (
     AssetExecutionContext,
@@ -36,7 +35,6 @@ from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
-from glue_scripts.jobs import PREVIEW_ROWS, markdown_table  # noqa: F401 (re-exported: their old home)
 from glue_scripts.landing import raw_schema
 from glue_scripts.quality import release_command
 from glue_scripts.storage import PROCESSED, RAW, REJECTED
@@ -91,10 +89,6 @@ def contract_schema(contract: DatasetContract) -> TableSchema:
     return table_schema(
         stages.processed_schema(contract), {c.name: c.description for c in contract.columns if c.description}
     )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def pool(zone: str, dataset: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.file_fates import existing_ledgers, fates, render
+from glue_scripts.jobs import utc_now
 from glue_scripts.storage import AUDIT, LANDING, open_store
 from lakehouse_assets.spark_config import local_spark_session
 
@@ -51,7 +51,7 @@ def release(names: Sequence[str], accept_rejections: bool, lakehouse_root: str) 
             stages.held_files(spark, store, CONTRACTS[dataset], keys)
     except LookupError as error:
         raise LedgerCommandError(str(error)) from error
-    now = datetime.now(UTC)
+    now = utc_now()
     for dataset, keys in keys_by_dataset.items():
         stages.release_held(spark, store, CONTRACTS[dataset], keys, f"release-{now:%Y%m%dT%H%M%SZ}", now)
         for key in sorted(set(keys)):

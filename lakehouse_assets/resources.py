@@ -26,6 +26,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
 from dagster_pyspark import LazyPySparkResource
 
+from glue_scripts.catalog import DEFAULT_DATABASE
 from glue_scripts.quality import (
     DEFAULT_REJECTION_MAX_SHARE,
     DEFAULT_REJECTION_MIN_ROWS,
@@ -68,7 +69,7 @@ class LakehouseResource(ConfigurableResource):
         return open_store(self.root)
 
 
-DEFAULT_GLUE_DATABASE = "lakehouse"
+DEFAULT_GLUE_DATABASE = DEFAULT_DATABASE
 CATALOG_MODES = ("none", "glue")
 
 
