@@ -6,8 +6,8 @@ generation: on a few rows, compiling each query's Java code costs more than inte
 a sixth off a small pipeline run; the results are the same either way). A short-lived JVM (a
 process that runs one small pipeline and exits) gets the quick JIT only, which costs the least CPU;
 a long-lived one (the shared session) compiles only the code that stays hot, at ten times the usual
-call counts: the optimising compiler otherwise takes about a third of the session's CPU on small
-pipelines (BENCHMARKS.md, "The tests' JVMs").
+call counts: the optimising compiler otherwise takes nearly half of the session's CPU in its first
+minutes of small pipelines, and this costs about a sixth less (BENCHMARKS.md, "The tests' JVMs").
 Processes the tests start (`lakehouse run`, `lakehouse dev` and its runs) get the same settings
 through `PYSPARK_SUBMIT_ARGS`, under the ones `lakehouse` sets itself.
 """
