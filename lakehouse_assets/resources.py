@@ -69,7 +69,6 @@ class LakehouseResource(ConfigurableResource):
         return open_store(self.root)
 
 
-DEFAULT_GLUE_DATABASE = DEFAULT_DATABASE
 CATALOG_MODES = ("none", "glue")
 
 
@@ -82,7 +81,7 @@ class GlueCatalogResource(ResourceWithBoto3Configuration):
     unless `region_name` is set, `AWS_ENDPOINT_URL` for moto or LocalStack unless `endpoint_url` is).
     """
 
-    database: str = DEFAULT_GLUE_DATABASE
+    database: str = DEFAULT_DATABASE
     enabled: bool = False
 
     def get_client(self) -> Any:
@@ -108,7 +107,7 @@ def catalog_resource() -> GlueCatalogResource:
     if mode not in CATALOG_MODES:
         raise ValueError(f"unknown LAKEHOUSE_CATALOG {mode!r}; expected one of {', '.join(CATALOG_MODES)}")
     return GlueCatalogResource(
-        database=os.environ.get("LAKEHOUSE_GLUE_DATABASE", DEFAULT_GLUE_DATABASE), enabled=mode == "glue"
+        database=os.environ.get("LAKEHOUSE_GLUE_DATABASE", DEFAULT_DATABASE), enabled=mode == "glue"
     )
 
 

@@ -32,19 +32,19 @@ SMALL_DATA_SETTINGS = {
 }
 
 
-def quick_jit() -> dict[str, str]:
-    """The driver's JVM options for a short-lived process: the class archive's, plus the quick JIT only."""
-    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} -XX:TieredStopAtLevel=1"}
+# The JIT of a short-lived JVM (the quick compiler only) and of a long-lived one (fewer methods compiled).
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
+SELECTIVE_JIT = "-XX:CompileThresholdScaling=10"
 
 
-def selective_jit() -> dict[str, str]:
-    """The driver's JVM options for a long-lived process: the class archive's, plus fewer methods compiled."""
-    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} -XX:CompileThresholdScaling=10"}
+def driver_jit(jit: str) -> dict[str, str]:
+    """The driver's JVM options: the class archive's, plus `jit`."""
+    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} {jit}"}
 
 
 def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
     conf = local_spark_conf(cores=cores, driver_memory=driver_memory) | SMALL_DATA_SETTINGS
-    return conf | (quick_jit() if short_lived else selective_jit())
+    return conf | driver_jit(QUICK_JIT if short_lived else SELECTIVE_JIT)
 
 
 def spark_session_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> SparkSession:
@@ -63,4 +63,4 @@ def submit_args(conf: dict[str, str]) -> str:
 
 def subprocess_environment(environ: dict[str, str]) -> dict[str, str]:
     """`environ` plus the small-data settings and the quick JIT for the Spark of a process the test starts."""
-    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | quick_jit())}
+    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | driver_jit(QUICK_JIT))}
