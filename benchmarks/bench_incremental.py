@@ -112,10 +112,8 @@ def check_costs(spark: SparkSession, store: LocalStore, contract: DatasetContrac
         name = f"{quality.foreign_key_check_name(fk)} (whole table)"
         costs[name], _ = timed(lambda fk=fk, parent=parent: quality.orphan_report(processed, parent, fk))
     entries_seconds, entries = timed(lambda: ledger.batch_entries(spark, store, contract.name, [run_id]))
-    seconds, _ = timed(lambda: quality.reconciliation_report(entries, raw))
-    costs["rows_reconciled, rejection_rate, rejection_limit (batch)"] = entries_seconds + seconds
-    seconds, _ = timed(lambda: quality.schema_drift_report(entries, raw))
-    costs["schema_drift (batch)"] = entries_seconds + seconds
+    seconds, _ = timed(lambda: quality.raw_file_profiles(raw, entries))
+    costs["rows_reconciled, rejection_rate, rejection_limit, schema_drift (batch)"] = entries_seconds + seconds
     return costs
 
 

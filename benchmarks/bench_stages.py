@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="one more Spark setting")
     parser.add_argument("--jvm-option", action="append", default=[], help="one more option for the driver's JVM")
     parser.add_argument("--repeat", type=int, default=1, help="run the pipeline this many times, each on a new root")
+    parser.add_argument("--list-jobs", action="store_true", help="print each part's Spark jobs (where they start)")
     args = parser.parse_args()
     if args.no_class_archive:
         os.environ["LAKEHOUSE_JVM_ARCHIVE"] = "off"
@@ -93,6 +94,8 @@ def main() -> None:
         conf |= SMALL_DATA_SETTINGS
     conf |= dict(setting.split("=", 1) for setting in args.conf)
     conf["spark.driver.extraJavaOptions"] = " ".join([conf["spark.driver.extraJavaOptions"], *args.jvm_option])
+    if args.list_jobs:
+        conf["spark.ui.enabled"] = "true"  # the jobs' call sites come from the UI's REST API
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -107,6 +110,25 @@ def main() -> None:
         print(f"| {name} | {seconds:.1f} | {count} |")
     print(f"| whole (session start included) | {total:.1f} | {sum(count for _, _, count in rows)} |")
     print(f"driver JVM CPU: {jvm_cpu_seconds(spark):.1f} s")
+    if args.list_jobs:
+        print_jobs(spark)
+
+
+def print_jobs(spark: object) -> None:
+    """Each part's Spark jobs, in order, by the line of our code (or Delta's) that started them."""
+    import json
+    import urllib.request
+
+    context = spark.sparkContext  # type: ignore[attr-defined]
+    url = f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/jobs"
+    with urllib.request.urlopen(url) as response:
+        jobs = sorted(json.load(response), key=lambda job: job["jobId"])
+    group = None
+    for job in jobs:
+        if job.get("jobGroup") != group:
+            group = job.get("jobGroup")
+            print(f"\n{group}:")
+        print(f"  {job['jobId']:4d} {job['name'][:110]}")
 
 
 def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float, int]]:

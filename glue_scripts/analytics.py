@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -130,11 +131,15 @@ def _sum(column: str, zero: Any) -> Column:
 
 
 def _totals(*aggregates: DataFrame) -> dict[str, Any]:
-    """Single-row aggregations computed in one Spark job (cross-joined), as plain values."""
-    combined = aggregates[0]
-    for aggregate in aggregates[1:]:
-        combined = combined.crossJoin(aggregate)
-    return {key: _plain(value) for key, value in combined.first().asDict().items()}
+    """Single-row aggregations computed in one Spark job (each as a JSON row of a union), as plain values.
+
+    One job, where cross-joining them costs one per broadcast and more for `first()`'s partial scans.
+    """
+    as_json = [aggregate.select(F.to_json(F.struct(*aggregate.columns)).alias("totals")) for aggregate in aggregates]
+    values: dict[str, Any] = {}
+    for row in reduce(DataFrame.unionAll, as_json).collect():
+        values.update(json.loads(row.totals, parse_float=Decimal))
+    return {key: _plain(values.get(key)) for aggregate in aggregates for key in aggregate.columns}
 
 
 def _plain(value: Any) -> Any:

@@ -62,9 +62,10 @@ def _remove_log_without_commits(spark: SparkSession, path: str) -> None:
         fs.delete(log, True)
 
 
-def ensure_table(spark: SparkSession, path: str, schema: StructType, partition_column: str | None = None) -> None:
+def ensure_table(spark: SparkSession, path: str, schema: StructType, partition_column: str | None = None) -> bool:
+    """Create the table unless it exists; True when this call created it (it is empty)."""
     if table_exists(spark, path):
-        return
+        return False
     _remove_log_without_commits(spark, path)
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_column:
@@ -72,6 +73,7 @@ def ensure_table(spark: SparkSession, path: str, schema: StructType, partition_c
     for key, value in ATHENA_READABLE_PROPERTIES.items():
         builder = builder.property(key, value)
     builder.execute()
+    return True
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:

@@ -158,13 +158,37 @@ def stages_by_version(spark: SparkSession, store: Store, dataset: str, version_i
     return reached
 
 
-def raw_sources_by_digest(spark: SparkSession, store: Store, dataset: str, digests: list[str]) -> dict[str, str]:
-    """For each content digest already loaded into raw (with rows, not as a replay), the first file that held it."""
-    if not digests:
-        return {}
-    loaded = (F.col("stage") == STAGE_RAW) & F.col("source_file_digest").isin(digests) & F.col("detail").isNull()
-    entries = read_ledger(spark, store, dataset).where(loaded)
-    return _earliest(entries, F.col("source_file_digest"), F.col("source_file"))
+@dataclass(frozen=True)
+class RawLoads:
+    """What the ledger says of files about to be ingested, from one read.
+
+    `versions`: those of the asked-for file versions that already reached raw. `first_file_by_digest`:
+    for each asked-for content digest already loaded into raw (with rows, not as a replay), the first
+    file that held it.
+    """
+
+    versions: set[str]
+    first_file_by_digest: dict[str, str]
+
+
+def raw_loads(spark: SparkSession, store: Store, dataset: str, objects: Sequence[StoredObject]) -> RawLoads:
+    if not objects:
+        return RawLoads(set(), {})
+    version = version_column()
+    ids = {o.version_id for o in objects}
+    asked = version.isin(sorted(ids)) | F.col("source_file_digest").isin(sorted({o.digest for o in objects}))
+    rows = (
+        read_ledger(spark, store, dataset)
+        .where((F.col("stage") == STAGE_RAW) & asked)
+        .select(version.alias("version_id"), "source_file", "source_file_digest", "detail", "recorded_at")
+        .collect()
+    )
+    first: dict[str, tuple[datetime, str]] = {}
+    for row in rows:
+        if row.detail is None:
+            candidate = (row.recorded_at, row.source_file)
+            first[row.source_file_digest] = min(first.get(row.source_file_digest, candidate), candidate)
+    return RawLoads({row.version_id for row in rows} & ids, {k: v for k, (_, v) in first.items()})
 
 
 def archive_targets(spark: SparkSession, store: Store, dataset: str, version_ids: list[str]) -> dict[str, str]:

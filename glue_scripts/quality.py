@@ -13,9 +13,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from glue_scripts.contracts import EXTRA_FIELDS, LINEAGE_FIELDS, SOURCE_FILE, DatasetContract, ForeignKey
+from glue_scripts.contracts import EXTRA_FIELDS, LINEAGE_FIELDS, DatasetContract, ForeignKey
 from glue_scripts.delta_tables import read_table
-from glue_scripts.ledger import STAGE_HELD, LedgerEntry, batch_entries, rows_by_version, version_column
+from glue_scripts.ledger import STAGE_HELD, LedgerEntry, batch_entries, version_column
 from glue_scripts.storage import PROCESSED, RAW, Store, table_key
 
 SAMPLE_SIZE = 10
@@ -99,16 +99,43 @@ class OrphanReport:
 
 
 def orphan_report(child: DataFrame, parent: DataFrame, fk: ForeignKey) -> OrphanReport:
-    """Child rows whose foreign key is missing from the parent table (left anti join)."""
+    """Child rows whose foreign key is missing from the parent table: one pass of a left join."""
     keys = parent.select(F.col(fk.parent_column).alias("__parent_key")).distinct()
     if fk.broadcast_parent:
         keys = F.broadcast(keys)
-    orphans = child.join(keys, child[fk.column] == keys["__parent_key"], "left_anti")
-    orphan_rows = orphans.count()
+    joined = child.join(keys, child[fk.column] == keys["__parent_key"], "left")
+    orphan = F.col("__parent_key").isNull()
+    totals = joined.agg(F.count(F.lit(1)).alias("rows"), F.count_if(orphan).alias("orphans")).first()
+    orphan_rows = int(totals.orphans or 0)
     sample = []
     if orphan_rows:
-        sample = [row[0] for row in orphans.select(fk.column).distinct().limit(SAMPLE_SIZE).collect()]
-    return OrphanReport(child.count(), orphan_rows, sorted(sample))
+        sample = [row[0] for row in joined.where(orphan).select(fk.column).distinct().limit(SAMPLE_SIZE).collect()]
+    return OrphanReport(int(totals.rows or 0), orphan_rows, sorted(sample))
+
+
+@dataclass(frozen=True)
+class RawFileProfile:
+    """A file version's rows in raw, and the column names outside the contract they carried."""
+
+    rows: int
+    extra_columns: tuple[str, ...] = ()
+
+
+def raw_file_profiles(raw: DataFrame, entries: Sequence[LedgerEntry]) -> dict[str, RawFileProfile]:
+    """Per file version of the batch (one query over raw): what the reconciliation and drift checks read."""
+    versions = [entry.version_id for entry in entries]
+    if not versions:
+        return {}
+    extra = F.array_distinct(F.flatten(F.collect_list(F.map_keys(EXTRA_FIELDS))))
+    found = (
+        raw.where(version_column().isin(versions))
+        .groupBy(version_column().alias("version_id"))
+        .agg(F.count(F.lit(1)).alias("rows"), extra.alias("extra"))
+        .collect()
+    )
+    return {
+        row.version_id: RawFileProfile(row.rows, tuple(sorted(set(row.extra) - set(LINEAGE_FIELDS)))) for row in found
+    }
 
 
 @dataclass(frozen=True)
@@ -136,9 +163,9 @@ class ReconciliationReport:
         return self.rows_rejected / self.rows_decided if self.rows_decided else 0.0
 
 
-def reconciliation_report(entries: list[LedgerEntry], raw: DataFrame) -> ReconciliationReport:
+def reconciliation_report(entries: list[LedgerEntry], raw: dict[str, RawFileProfile]) -> ReconciliationReport:
     """Per file of the batch: read = accepted + rejected + waiting, and read = its rows in raw."""
-    in_raw = rows_by_version(raw, [entry.version_id for entry in entries])
+    in_raw = {version: profile.rows for version, profile in raw.items()}
     unbalanced = [
         entry.source_file
         for entry in entries
@@ -167,25 +194,16 @@ class SchemaDriftReport:
         return not self.extra_columns
 
 
-def schema_drift_report(entries: list[LedgerEntry], raw: DataFrame) -> SchemaDriftReport:
+def schema_drift_report(entries: list[LedgerEntry], raw: dict[str, RawFileProfile]) -> SchemaDriftReport:
     """Columns outside the contract in the files of the batch, from their rows in raw (`extra_fields`).
 
     Read from the rows, so a file without rows shows none; the workbook lineage keys are not columns.
     """
-    versions = [entry.version_id for entry in entries]
-    found = []
-    if versions:
-        found = (
-            raw.where(version_column().isin(versions))
-            .select(SOURCE_FILE, F.explode(F.map_keys(EXTRA_FIELDS)).alias("column"))
-            .where(~F.col("column").isin(*LINEAGE_FIELDS))
-            .distinct()
-            .collect()
-        )
+    drifted = {e.source_file: raw[e.version_id].extra_columns for e in entries if e.version_id in raw}
     return SchemaDriftReport(
         files=len(entries),
-        extra_columns=sorted({row.column for row in found}),
-        files_with_extra_columns=sorted({row[SOURCE_FILE] for row in found}),
+        extra_columns=sorted({column for columns in drifted.values() for column in columns}),
+        files_with_extra_columns=sorted(file for file, columns in drifted.items() if columns),
     )
 
 
@@ -379,7 +397,7 @@ def check_results(
         batch_checks = [(RECONCILIATION_CHECK, ERROR), (REJECTION_RATE_CHECK, WARN), (REJECTION_LIMIT_CHECK, ERROR)]
         batch_checks.append((SCHEMA_DRIFT_CHECK, WARN))
         return results + [not_evaluated_result(contract, name, severity) for name, severity in batch_checks]
-    raw = read_table(spark, store.spark_path(table_key(RAW, contract.name)))
+    raw = raw_file_profiles(read_table(spark, store.spark_path(table_key(RAW, contract.name))), entries)
     batch = reconciliation_report(entries, raw)
     results.append(reconciliation_result(contract, batch))
     results.append(rejection_rate_result(contract, batch, policy.warn_share))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType, TimestampType
 
@@ -140,11 +140,11 @@ def ingest_landing(
         outcome.not_in_landing = sorted(wanted - {o.version_id for o in objects})
         objects = [o for o in objects if o.version_id in wanted]
     outcome.versions = {o.key: o.version_id for o in objects}
-    done = ledger.versions_at_stage(spark, store, contract.name, ledger.STAGE_RAW, [o.version_id for o in objects])
-    outcome.already_ingested = sorted(o.key for o in objects if o.version_id in done)
-    pending = [o for o in objects if o.version_id not in done]
+    loads = ledger.raw_loads(spark, store, contract.name, objects)
+    outcome.already_ingested = sorted(o.key for o in objects if o.version_id in loads.versions)
+    pending = [o for o in objects if o.version_id not in loads.versions]
     entries: list[ledger.LedgerEntry] = []
-    pending = skip_replays(spark, store, contract, pending, run_id, outcome, entries)
+    pending = skip_replays(contract, pending, loads.first_file_by_digest, run_id, outcome, entries)
     inspected = inspect_files(store, contract, pending)
     for refused in (f for f in inspected if isinstance(f, RefusedFile)):
         quarantine_file(store, contract.name, refused.object, refused.reason)
@@ -156,19 +156,18 @@ def ingest_landing(
         )
     landed = [f for f in inspected if isinstance(f, LandedFile)]
     path = table_path(store, RAW, contract)
-    ensure_table(spark, path, raw_schema(contract))
+    created = ensure_table(spark, path, raw_schema(contract))
     if landed:
-        # Rows may already be in raw if a run died between the append and the ledger entry.
         versions = [f.object.version_id for f in landed]
-        present = ledger.rows_by_version(read_table(spark, path), versions)
-        new = [f for f in landed if f.object.version_id not in present]
+        # Rows may already be in raw if a run died between the append and the ledger entry.
+        counts = {} if created else ledger.rows_by_version(read_table(spark, path), versions)
+        new = [f for f in landed if f.object.version_id not in counts]
         if new:
             failpoint("raw_write")
             with staged_for_spark(store, contract, new) as staged:
                 rows = read_landed_files(spark, store, contract, new, run_id, now, staged)
-                rows.write.format("delta").mode("append").save(path)
+                counts |= append_counting_versions(spark, rows, path, [f.object.version_id for f in new])
             failpoint("raw_appended")
-        counts = ledger.rows_by_version(read_table(spark, path), versions)
         for landed_file in landed:
             rows = counts.get(landed_file.object.version_id, 0)
             outcome.rows_by_file[landed_file.object.key] = rows
@@ -182,11 +181,31 @@ def ingest_landing(
     return outcome
 
 
+def append_counting_versions(
+    spark: SparkSession, rows: DataFrame, path: str, version_ids: list[str], observed_limit: int = 64
+) -> dict[str, int]:
+    """Append rows to a Delta table; their count per file version, counted as they are written.
+
+    Counted by a Spark `Observation` on the write itself, so no read of the table follows (for a
+    small batch that read-back, a Delta snapshot and a query, costs more than the write). Beyond
+    `observed_limit` versions (a backlog) one aggregate per version would be a wide expression:
+    the rows are counted from the table afterwards instead.
+    """
+    if len(version_ids) > observed_limit:
+        rows.write.format("delta").mode("append").save(path)
+        return ledger.rows_by_version(read_table(spark, path), version_ids)
+    observation = Observation("rows_by_version")
+    version = ledger.version_column()
+    counts = [F.count_if(version == version_id).alias(str(i)) for i, version_id in enumerate(version_ids)]
+    rows.observe(observation, *counts).write.format("delta").mode("append").save(path)
+    measured = observation.get
+    return {version_id: n for i, version_id in enumerate(version_ids) if (n := int(measured[str(i)]))}
+
+
 def skip_replays(
-    spark: SparkSession,
-    store: Store,
     contract: DatasetContract,
     pending: list[StoredObject],
+    first_file_by_digest: dict[str, str],
     run_id: str,
     outcome: IngestOutcome,
     entries: list[ledger.LedgerEntry],
@@ -200,9 +219,7 @@ def skip_replays(
     the S3 ETag: a multipart upload's ETag depends on its part size, so the same bytes uploaded in
     other parts are not recognised and are loaded again, which the merge makes harmless).
     """
-    if not pending:
-        return pending
-    seen = ledger.raw_sources_by_digest(spark, store, contract.name, sorted({o.digest for o in pending}))
+    seen = dict(first_file_by_digest)
     fresh = []
     for obj in sorted(pending, key=lambda o: o.key):
         original = seen.setdefault(obj.digest, obj.key)
@@ -463,13 +480,20 @@ def process_batch(
         failpoint(f"process_recorded_{contract.name}")
     finally:
         checked.unpersist()
-    processed = read_table(spark, processed_path)
-    outcome.processed_rows = processed.count()
-    if contract.partition_column:
-        outcome.partitions = processed.select(contract.partition_column).distinct().count()
+    outcome.processed_rows, outcome.partitions = table_size(
+        read_table(spark, processed_path), contract.partition_column
+    )
     outcome.processed_version = table_version(spark, processed_path)
     outcome.rejected_version = table_version(spark, rejected_path)
     return outcome
+
+
+def table_size(table: DataFrame, partition_column: str | None) -> tuple[int, int | None]:
+    """Rows, and partitions if the table has a partition column: one aggregation."""
+    if not partition_column:
+        return table.count(), None
+    size = table.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(partition_column).alias("partitions")).first()
+    return int(size.rows), int(size.partitions)
 
 
 def hold(outcome: ProcessOutcome, batch: Batch, limit: RejectionPolicy) -> None:

@@ -9,7 +9,14 @@ from glue_scripts import ledger
 from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.quality import RejectionPolicy
-from glue_scripts.stages import archive_landed, ingest_landing, process_batch, release_held, table_path
+from glue_scripts.stages import (
+    append_counting_versions,
+    archive_landed,
+    ingest_landing,
+    process_batch,
+    release_held,
+    table_path,
+)
 from glue_scripts.storage import LocalStore
 from tests.conftest import write_landing
 
@@ -208,6 +215,22 @@ def test_a_rerun_after_a_crash_before_the_ledger_does_not_duplicate_raw(spark: S
     outcome = ingest_landing(spark, store, ORDERS, "r2", NOW)
     assert outcome.rows_by_file == {"landing/orders/a.csv": 1}
     assert read_table(spark, table_path(store, "raw", ORDERS)).count() == 1
+
+
+@pytest.mark.parametrize("observed_limit", [64, 1], ids=["observed", "read back"])
+def test_an_append_counts_its_rows_per_file_version(
+    spark: SparkSession, store: LocalStore, observed_limit: int
+) -> None:
+    path = str(store.path / "counted")
+    rows = spark.createDataFrame(
+        [("a.csv", "d1", 1), ("a.csv", "d1", 2), ("b.csv", "d2", 1), ("a.csv", "d9", 1)],
+        "source_file string, source_file_digest string, source_line int",
+    )
+    # c.csv#d3 has no row: a version without rows is left out, as `ledger.rows_by_version` leaves it.
+    versions = ["a.csv#d1", "b.csv#d2", "c.csv#d3"]
+    counts = append_counting_versions(spark, rows, path, versions, observed_limit=observed_limit)
+    assert counts == {"a.csv#d1": 2, "b.csv#d2": 1}
+    assert read_table(spark, path).count() == 4
 
 
 def files_by_partition(spark: SparkSession, path: str) -> dict[str, int]:
