@@ -128,7 +128,7 @@ def print_jobs(spark: object) -> None:
         if job.get("jobGroup") != group:
             group = job.get("jobGroup")
             print(f"\n{group}:")
-        print(f"  {job['jobId']:4d} {job['name'][:110]}")
+        print(f"  {job['jobId']:4d} {job['name'][:80]} | {job.get('description', '')[:90]}")
 
 
 def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float, int]]:
