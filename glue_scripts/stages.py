@@ -439,47 +439,47 @@ def process_batch(
         candidates = candidates.unionByName(late.withColumn(FROM_REJECTED, F.lit(True)))
     parents = {parent: read_parent(spark, store, parent) for parent in contract.parents}
     stored = read_table(spark, processed_path)
-    checked = check_batch(candidates, contract, parents, stored).persist()
-    try:
-        tally(checked, contract, outcome)
-        if limit is not None:
-            hold(outcome, batch, limit)
-        if outcome.held:
-            # Nothing of a held file is merged; of its rows only the rejected ones are recorded.
-            in_held = ledger.version_column().isin(list(outcome.held)) & ~F.col(FROM_REJECTED)
-            checked_kept = checked.where(~in_held | (~is_clean() & ~is_waiting()))
+    # Checked once and kept apart from the tables it was read from: a cache (`persist`) would be
+    # dropped by the first write below to one of them (Delta refreshes every cached plan that reads a
+    # table it writes) and the batch checked again, against the table just written.
+    checked = check_batch(candidates, contract, parents, stored).localCheckpoint()
+    tally(checked, contract, outcome)
+    if limit is not None:
+        hold(outcome, batch, limit)
+    if outcome.held:
+        # Nothing of a held file is merged; of its rows only the rejected ones are recorded.
+        in_held = ledger.version_column().isin(list(outcome.held)) & ~F.col(FROM_REJECTED)
+        checked_kept = checked.where(~in_held | (~is_clean() & ~is_waiting()))
+    else:
+        checked_kept = checked
+    if outcome.rows_accepted or outcome.late_rows_resolved:
+        accepted = accepted_rows(checked_kept, contract, run_id, now)
+        if outcome.rows_updating_stored:
+            merge_processed(spark, processed_path, contract, accepted, outcome.partitions_touched)
         else:
-            checked_kept = checked
-        if outcome.rows_accepted or outcome.late_rows_resolved:
-            accepted = accepted_rows(checked_kept, contract, run_id, now)
-            if outcome.rows_updating_stored:
-                merge_processed(spark, processed_path, contract, accepted, outcome.partitions_touched)
-            else:
-                # Only new keys (duplicates within the batch are already rejected): the merge would
-                # insert every row, so append them without joining the stored table. A rerun after a
-                # crash finds the keys stored and merges, which rewrites the same values. One file per
-                # partition (as the merge writes them), not one per shuffle partition and date.
-                if contract.partition_column:
-                    accepted = accepted.repartition(contract.partition_column)
-                accepted.write.format("delta").mode("append").save(processed_path)
-        failpoint(f"processed_merged_{contract.name}")
-        if outcome.rows_rejected or outcome.rows_waiting or outcome.late_rows_resolved or outcome.late_rows_waiting:
-            merge_rejected(spark, rejected_path, contract, rejected_rows(checked_kept, contract, run_id, now))
-        entries = [
-            ledger.LedgerEntry(
-                contract.name,
-                *version_id.rsplit("#", 1),
-                ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
-                run_id,
-                detail=outcome.held.get(version_id),
-                **counts,
-            )
-            for version_id, counts in outcome.counts_by_file.items()
-        ]
-        ledger.record(spark, store, entries, now)
-        failpoint(f"process_recorded_{contract.name}")
-    finally:
-        checked.unpersist()
+            # Only new keys (duplicates within the batch are already rejected): the merge would
+            # insert every row, so append them without joining the stored table. A rerun after a
+            # crash finds the keys stored and merges, which rewrites the same values. One file per
+            # partition (as the merge writes them), not one per shuffle partition and date.
+            if contract.partition_column:
+                accepted = accepted.repartition(contract.partition_column)
+            accepted.write.format("delta").mode("append").save(processed_path)
+    failpoint(f"processed_merged_{contract.name}")
+    if outcome.rows_rejected or outcome.rows_waiting or outcome.late_rows_resolved or outcome.late_rows_waiting:
+        merge_rejected(spark, rejected_path, contract, rejected_rows(checked_kept, contract, run_id, now))
+    entries = [
+        ledger.LedgerEntry(
+            contract.name,
+            *version_id.rsplit("#", 1),
+            ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
+            run_id,
+            detail=outcome.held.get(version_id),
+            **counts,
+        )
+        for version_id, counts in outcome.counts_by_file.items()
+    ]
+    ledger.record(spark, store, entries, now)
+    failpoint(f"process_recorded_{contract.name}")
     outcome.processed_rows, outcome.partitions = table_size(
         read_table(spark, processed_path), contract.partition_column
     )
