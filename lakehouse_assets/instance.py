@@ -196,6 +196,31 @@ def release_dead_runs(instance: DagsterInstance) -> list[str]:
     return released
 
 
+def assign_stranded_steps(instance: DagsterInstance) -> list[str]:
+    """Give a free pool slot to a step left waiting for it with none in use; the pools it did that for.
+
+    Dagster's slot claim is check-then-insert: a step that finds the pool's one slot taken, and is
+    queued just after that slot was freed (the free assigns only steps already queued), waits with
+    the slot free until the next free of that pool, which may never come ("Step still blocked by
+    limit" for ever; seen with a sensor run and a UI run racing on SQLite). Assigning it is what the
+    free would have done. An extra assignment in a race with a real free is harmless: the claim
+    itself takes a slot row as a semaphore, so an over-assigned step waits for a slot as before.
+    """
+    storage = instance.event_log_storage
+    assign = getattr(storage, "assign_pending_steps", None)
+    if assign is None:
+        return []
+    stranded = []
+    for pool in sorted(storage.get_concurrency_keys()):
+        info = storage.get_concurrency_info(pool)
+        assigned = [step for step in info.pending_steps if step.assigned_timestamp is not None]
+        waiting = [step for step in info.pending_steps if step.assigned_timestamp is None]
+        if waiting and info.slot_count > len(assigned):
+            assign([pool])
+            stranded.append(pool)
+    return stranded
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -57,7 +57,7 @@ from glue_scripts.landing import is_complete_data_file, is_upload_placeholder
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
 from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
-from lakehouse_assets.instance import release_dead_runs, run_host_tags
+from lakehouse_assets.instance import assign_stranded_steps, release_dead_runs, run_host_tags
 from lakehouse_assets.jobs import LOADING_SELECTION
 from lakehouse_assets.resources import LakehouseResource
 
@@ -302,13 +302,15 @@ automation_sensor = AutomationConditionSensorDefinition(
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Marks runs of this machine whose process died (SIGKILL, out of memory) as failed and frees their "
-        "pool slots; the instance retries such a run once."
+        "pool slots (the instance retries such a run once); gives a free slot to a step left waiting for it."
     ),
 )
 def dead_runs_sensor(context: SensorEvaluationContext) -> SkipReason:
     released = release_dead_runs(context.instance)
     for run_id in released:
         context.log.warning(f"run {run_id} had died without ending: marked failed, its pool slots freed")
+    for pool in assign_stranded_steps(context.instance):
+        context.log.warning(f"a step waited for the free slot of pool {pool}: assigned it")
     return SkipReason(f"{plural(len(released), 'dead run')} released")
 
 

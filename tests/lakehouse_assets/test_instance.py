@@ -14,6 +14,7 @@ from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 from lakehouse_assets.instance import (
     LEGACY_INSTANCE_YAML,
     POSTGRES_URL_VARIABLE,
+    assign_stranded_steps,
     cli_run_lock,
     cli_run_tags,
     ensure_dagster_home,
@@ -130,6 +131,26 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
     info = storage.get_concurrency_info("lakehouse_processed_orders")
     assert [slot.run_id for slot in info.claimed_slots] == []
     assert release_dead_runs(instance) == []
+
+
+def test_a_step_queued_just_after_the_slot_was_freed_gets_it(instance: DagsterInstance) -> None:
+    """Dagster's race, replayed in its order: B finds the slot taken, A frees it, then B is queued."""
+    storage = instance.event_log_storage
+    pool, step = "lakehouse_processed_products", "process_products"
+    storage.set_concurrency_slots(pool, 1)
+    storage.set_concurrency_slots("lakehouse_processed_orders", 1)
+    assert storage.claim_concurrency_slot("lakehouse_processed_orders", "holder", "process_orders").is_claimed
+    assert not storage.claim_concurrency_slot("lakehouse_processed_orders", "waiter", "process_orders").is_claimed
+    assert storage.claim_concurrency_slot(pool, "a", step).is_claimed
+    storage.free_concurrency_slot_for_step("a", step)
+    storage.add_pending_step(concurrency_key=pool, run_id="b", step_key=step, should_assign=False)
+    assert not storage.claim_concurrency_slot(pool, "b", step).is_claimed  # stranded: the slot is free
+
+    # The waiter of a taken slot is left alone; the stranded step is assigned and claims the slot.
+    assert assign_stranded_steps(instance) == [pool]
+    assert storage.claim_concurrency_slot(pool, "b", step).is_claimed
+    assert assign_stranded_steps(instance) == []
+    assert not storage.claim_concurrency_slot("lakehouse_processed_orders", "waiter", "process_orders").is_claimed
 
 
 @pytest.mark.e2e
