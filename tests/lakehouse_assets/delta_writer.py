@@ -17,10 +17,11 @@ from tests.spark_settings import spark_session_for_tests
 def append_rows(spark: SparkSession, path: str, writer: str, count: int) -> None:
     """COUNT appends of one row `(writer, number)` each, every commit labelled `writer:number`.
 
-    The row is made in the JVM (`range`), not from Python data, which would start a Python worker.
+    The row is made in the JVM (`range`, one partition: one task, one file), not from Python data,
+    which would start a Python worker.
     """
     for number in range(count):
-        row = spark.range(1).selectExpr(f"'{writer}' AS writer", f"CAST({number} AS INT) AS number")
+        row = spark.range(0, 1, 1, 1).selectExpr(f"'{writer}' AS writer", f"CAST({number} AS INT) AS number")
         row.write.format("delta").mode("append").option("userMetadata", f"{writer}:{number}").save(path)
 
 
