@@ -102,6 +102,8 @@ def dynamodb_client(s3_endpoint: str) -> Any:
 def delta_log_table_name(dynamodb_client: Any) -> str:
     """The log store's table, created as the stack creates it (on-demand, TTL on `expireTime`)."""
     name = delta_log_table()
+    if name in dynamodb_client.list_tables()["TableNames"]:  # made by a writer first (Delta creates a missing one)
+        return name
     dynamodb_client.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
