@@ -12,9 +12,14 @@ against moto. What it does, in order:
    the jobs' `--extra-py-files`.
 3. Every `glue_scripts/jobs/*.py` goes to `<prefix>glue_scripts/jobs/<name>.py`, the jobs' script
    locations. When there are none yet, only the package is uploaded and the result says so: the
-   stack still deploys, and a job run fails until its script exists.
+   stack still deploys, and a job run fails until its script exists. Delta's DynamoDB log store
+   (the cached jar of `spark_jars`) goes to `<prefix>glue_scripts/jars/delta-storage-s3-dynamodb.jar`,
+   the jobs' `--extra-jars`: Glue 5's `--datalake-formats delta` is not documented to include it.
 4. `infra/stepfunctions/lakehouse.asl.json` goes to `<prefix>stepfunctions/lakehouse-<sha256>.asl.json`:
    a new key for new content, so CloudFormation sees a changed definition as a changed parameter.
+   The stack gets Delta's settings from `delta_conf`, the ones every writer has: the log store's
+   table (`DeltaLogTableName`, `LAKEHOUSE_DELTA_LOG_TABLE`) and the jobs' `--conf` (`GlueSparkConf`,
+   that table in the deploy's region).
 5. The stack (`infra/cloudformation/lakehouse.yaml`) is created or updated and waited for with
    boto3's waiters; values set on an earlier deploy and not given now are kept. A stack with
    nothing to change is not an error. A failure raises `DeployError` with the failed resources'
@@ -38,6 +43,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
+from lakehouse_assets.delta_conf import delta_log_table, delta_spark_conf, glue_conf_argument
+from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
+
 REPO = Path(__file__).resolve().parents[1]
 GLUE_SCRIPTS = REPO / "glue_scripts"
 TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
@@ -49,6 +57,7 @@ DAGSTER_INPUTS = ("LakehouseRoot", "GlueDatabase", "EmrApplicationId", "EmrServe
 
 PACKAGE_KEY = "glue_scripts/lakehouse_glue.zip"
 JOBS_KEY = "glue_scripts/jobs/"
+LOG_STORE_JAR_KEY = "glue_scripts/jars/delta-storage-s3-dynamodb.jar"
 DEFINITION_KEY = "stepfunctions/lakehouse-{digest}.asl.json"
 # CloudFormation takes a template body up to this size; larger ones go through S3 (TemplateURL).
 TEMPLATE_BODY_LIMIT = 51_200
@@ -103,6 +112,12 @@ def job_scripts(source: Path = GLUE_SCRIPTS) -> list[Path]:
     """The Glue job entry points, one per job (`jobs/<name>.py`), if any exist yet."""
     jobs = source / "jobs"
     return sorted(path for path in jobs.glob("*.py") if path.name != "__init__.py") if jobs.is_dir() else []
+
+
+def delta_parameters(region: str, table: str | None = None) -> dict[str, str]:
+    """The stack's Delta settings: the log store's table, and the Glue jobs' `--conf` with it in `region`."""
+    table = table or delta_log_table()
+    return {"DeltaLogTableName": table, "GlueSparkConf": glue_conf_argument(delta_spark_conf(table, region))}
 
 
 def definition_key(definition: bytes) -> str:
@@ -286,6 +301,7 @@ def deploy(
     scripts = job_scripts(glue_scripts)
     for script in scripts:
         upload(JOBS_KEY + script.name, script.read_bytes(), "text/x-python")
+    upload(LOG_STORE_JAR_KEY, jar_path(DYNAMODB_LOG_STORE).read_bytes(), "application/java-archive")
     definition_bytes = definition.read_bytes()
     state_machine_key = definition_key(definition_bytes)
     upload(state_machine_key, definition_bytes, "application/json")
@@ -294,6 +310,7 @@ def deploy(
         "ArtifactsBucket": bucket,
         "ArtifactsKeyPrefix": prefix,
         "StateMachineDefinitionKey": state_machine_key,
+        **delta_parameters(region),
         **(parameters or {}),
     }
 

@@ -66,6 +66,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts import jobs
 from glue_scripts.contracts import DatasetContract
+from lakehouse_assets.delta_conf import delta_spark_conf_from_environment
 
 if TYPE_CHECKING:
     from lakehouse_assets.resources import LakehouseResource
@@ -73,14 +74,10 @@ if TYPE_CHECKING:
 LOCAL, GLUE, EMR_SERVERLESS = "local", "glue", "emr_serverless"
 EXECUTIONS = (LOCAL, GLUE, EMR_SERVERLESS)
 PIPES_PREFIX = "_dagster_pipes"
-# The Delta settings every runner gives Spark (the Glue jobs' `--conf` default argument says the same).
-DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-    "spark.sql.session.timeZone": "UTC",
-}
-# EMR 7 ships Delta in the image; these are its jars (infra/README.md).
-EMR_DELTA_JARS = "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
+# EMR 7 ships Delta in the image, its DynamoDB log store included; these are its jars (infra/README.md).
+EMR_DELTA_JARS = ",".join(
+    f"/usr/share/aws/delta/lib/{name}.jar" for name in ("delta-spark", "delta-storage", "delta-storage-s3-dynamodb")
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,7 +343,8 @@ class EmrServerlessExecution(RemoteExecution):
         conf = {
             "spark.submit.pyFiles": self.code_uri("glue_scripts/lakehouse_glue.zip"),
             "spark.jars": EMR_DELTA_JARS,
-            **DELTA_CONF,
+            # Delta's settings as every writer has them, the DynamoDB log store's table and region included.
+            **delta_spark_conf_from_environment(),
         }
         if self.python_archive:
             python = "./environment/bin/python"
@@ -392,7 +390,8 @@ def execution_from_environment(environ: Mapping[str, str] | None = None) -> Spar
     glue: `LAKEHOUSE_STACK` names the jobs `<stack>-ingest|process|archive`, or set each with
     `LAKEHOUSE_GLUE_INGEST_JOB`, `..._PROCESS_JOB`, `..._ARCHIVE_JOB`.
     emr_serverless: `LAKEHOUSE_EMR_APPLICATION_ID`, `LAKEHOUSE_EMR_EXECUTION_ROLE_ARN`,
-    `LAKEHOUSE_ARTIFACTS_URI` (`s3://<artifacts bucket>/<prefix>`), optional `LAKEHOUSE_EMR_PYTHON_ARCHIVE`.
+    `LAKEHOUSE_ARTIFACTS_URI` (`s3://<artifacts bucket>/<prefix>`), optional `LAKEHOUSE_EMR_PYTHON_ARCHIVE`;
+    the jobs' Delta log store table is `LAKEHOUSE_DELTA_LOG_TABLE` in this process's region (`delta_conf`).
     """
     environ = os.environ if environ is None else environ
     execution = environ.get("LAKEHOUSE_EXECUTION", LOCAL)

@@ -1,8 +1,9 @@
 """Spark configuration for in-process (local) runs, sized from the machine it runs on.
 
 On AWS Glue the runtime provides Delta (`--datalake-formats delta`) and S3; locally the same
-settings come from here: the cached jars, the Delta extensions, UTC as the session time zone
-(timestamps without a zone are taken as UTC), S3A pointed at the standard AWS endpoint variables.
+settings come from here: the cached jars, Delta's settings (`delta_conf`: the extensions, UTC as the
+session time zone, the DynamoDB log store for S3 paths), S3A and the log store's DynamoDB client
+pointed at the standard AWS endpoint variables.
 
 S3A takes its credentials from the AWS default provider chain (environment, Java system
 properties, profile, container/instance role), never from this file. A session built before an
@@ -17,6 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lakehouse_assets.delta_conf import delta_spark_conf_from_environment
+from lakehouse_assets.dynamodb_endpoint import endpoint_properties, java_options
 from lakehouse_assets.spark_class_archive import driver_java_options
 from lakehouse_assets.spark_jars import jar_paths
 
@@ -36,8 +39,9 @@ CREDENTIAL_SYSTEM_PROPERTIES = {
 
 
 def local_driver_options() -> str:
-    """The local driver JVM's options: the quiet logging, and the class archive when there is one."""
-    return f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} {driver_java_options()}".strip()
+    """The local driver JVM's options: the quiet logging, the DynamoDB endpoint if one is set, the class archive."""
+    options = (f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}", java_options(endpoint_properties()))
+    return " ".join(option for option in (*options, driver_java_options()) if option)
 
 
 def local_spark_conf(cores: int | None = None, driver_memory: str | None = None) -> dict[str, str]:
@@ -47,9 +51,7 @@ def local_spark_conf(cores: int | None = None, driver_memory: str | None = None)
         "spark.app.name": "lakehouse",
         "spark.driver.memory": driver_memory or os.environ.get("LAKEHOUSE_DRIVER_MEMORY", "4g"),
         "spark.jars": ",".join(str(path) for path in jar_paths()),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.sql.session.timeZone": "UTC",
+        **delta_spark_conf_from_environment(),
         "spark.sql.ansi.enabled": "false",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.shuffle.partitions": str(max(4, cores * 2)),

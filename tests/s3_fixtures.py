@@ -5,23 +5,35 @@ server starts once per session on a free port; while it runs, the standard AWS v
 every client at it (`AWS_ENDPOINT_URL`, dummy credentials, a region), as they would at MinIO or
 LocalStack, and are restored afterwards. Each test that wants a root gets a fresh bucket.
 
+Delta's DynamoDB log store (lakehouse_assets/delta_conf.py) commits through DynamoDB with a client
+that speaks HTTPS only (lakehouse_assets/dynamodb_endpoint.py), so the same moto backends are also
+served over TLS, with a throwaway self-signed certificate, on a second port:
+`AWS_ENDPOINT_URL_DYNAMODB`. The log store's table is created once, as the stack creates it.
+
 The session's Spark may have been built before the server existed, so `s3_spark` hands the
-endpoint and credentials to the running session (`apply_s3a_endpoint`) and takes them back after.
+endpoints and credentials to the running session (`apply_s3a_endpoint`, `apply_dynamodb_endpoint`)
+and takes them back after.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
+from werkzeug.serving import make_server
 
+from lakehouse_assets.delta_conf import delta_log_table
+from lakehouse_assets.dynamodb_endpoint import apply_dynamodb_endpoint
 from lakehouse_assets.spark_config import apply_s3a_endpoint
 
 # Distinctive values, so a test can look for them where they must never appear (logs, run metadata,
@@ -33,7 +45,13 @@ TEST_CREDENTIALS = {
 }
 SECRET_VALUES = (TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"], TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
 # Variables that would send a client elsewhere or mix other credentials into the test ones.
-CLEARED_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION")
+CLEARED_VARIABLES = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "LAKEHOUSE_DELTA_LOG_TABLE",
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +64,23 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # The same backends (moto keeps them per process) over TLS, for the log store's HTTPS-only client.
+    app = DomainDispatcherApplication(create_backend_app)
+    tls = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler, ssl_context="adhoc")
+    tls_thread = threading.Thread(target=tls.serve_forever, daemon=True)
+    tls_thread.start()
     try:
         with pytest.MonkeyPatch.context() as environment:
             for variable in CLEARED_VARIABLES:
                 environment.delenv(variable, raising=False)
             environment.setenv("AWS_ENDPOINT_URL", endpoint)
+            environment.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"https://{host}:{tls.server_address[1]}")
             for variable, value in TEST_CREDENTIALS.items():
                 environment.setenv(variable, value)
             yield endpoint
     finally:
+        tls.shutdown()
+        tls_thread.join()
         server.stop()
         werkzeug.setLevel(level)
 
@@ -65,9 +91,40 @@ def s3_client(s3_endpoint: str) -> Any:
     return boto3.client("s3")
 
 
+@pytest.fixture(scope="session")
+def dynamodb_client(s3_endpoint: str) -> Any:
+    """A boto3 DynamoDB client on the TLS endpoint (its certificate is self-signed: not verified)."""
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request", module="urllib3")
+    return boto3.client("dynamodb", verify=False)
+
+
+@pytest.fixture(scope="session")
+def delta_log_table_name(dynamodb_client: Any) -> str:
+    """The log store's table, created as the stack creates it (on-demand, TTL on `expireTime`)."""
+    name = delta_log_table()
+    if name in dynamodb_client.list_tables()["TableNames"]:  # made by a writer first (Delta creates a missing one)
+        return name
+    dynamodb_client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "tablePath", "AttributeType": "S"},
+            {"AttributeName": "fileName", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "tablePath", "KeyType": "HASH"},
+            {"AttributeName": "fileName", "KeyType": "RANGE"},
+        ],
+    )
+    dynamodb_client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expireTime"}
+    )
+    return name
+
+
 @pytest.fixture
-def s3_root(s3_client: Any) -> Iterator[str]:
-    """`s3://<fresh bucket>/lakehouse`; the bucket is emptied and removed afterwards."""
+def s3_root(s3_client: Any, delta_log_table_name: str) -> Iterator[str]:
+    """`s3://<fresh bucket>/lakehouse`, the log store's table ready; the bucket is emptied and removed afterwards."""
     bucket = f"lakehouse-test-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=bucket)
     yield f"s3://{bucket}/lakehouse"
@@ -79,11 +136,12 @@ def s3_root(s3_client: Any) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3_spark(s3_endpoint: str, spark: SparkSession) -> Iterator[SparkSession]:
-    """The shared Spark session, with s3a pointed at the moto server."""
-    undo = apply_s3a_endpoint(spark)
+def s3_spark(s3_endpoint: str, delta_log_table_name: str, spark: SparkSession) -> Iterator[SparkSession]:
+    """The shared Spark session, with s3a and Delta's log store pointed at the moto server."""
+    undo_s3a, undo_dynamodb = apply_s3a_endpoint(spark), apply_dynamodb_endpoint(spark)
     yield spark
-    undo()
+    undo_dynamodb()
+    undo_s3a()
 
 
 def secret_leaks(paths: Sequence[Path], s3_root: str | None = None, more: Sequence[str] = ()) -> list[str]:

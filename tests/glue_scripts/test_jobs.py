@@ -97,15 +97,24 @@ def test_arguments_on_glue_ask_getresolvedoptions_only_for_names_passed(monkeypa
 
 
 def test_glue_conf_argument_becomes_spark_settings() -> None:
+    # What `lakehouse deploy` gives the stack's jobs (GlueSparkConf) for the default table in us-east-1.
     conf = (
         "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
         "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
-        "--conf spark.sql.session.timeZone=UTC"
+        "--conf spark.sql.session.timeZone=UTC "
+        "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
+        "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
+        "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=lakehouse_delta_log "
+        "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=us-east-1"
     )
     assert jobs.glue_conf_pairs(conf) == [
         ("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension"),
         ("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"),
         ("spark.sql.session.timeZone", "UTC"),
+        ("spark.delta.logStore.s3.impl", "io.delta.storage.S3DynamoDBLogStore"),
+        ("spark.delta.logStore.s3a.impl", "io.delta.storage.S3DynamoDBLogStore"),
+        ("spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName", "lakehouse_delta_log"),
+        ("spark.io.delta.storage.S3DynamoDBLogStore.ddb.region", "us-east-1"),
     ]
     assert jobs.glue_conf_pairs(None) == []
 

@@ -251,9 +251,11 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
         )
         arguments = properties["DefaultArguments"]
         assert arguments["--datalake-formats"] == "delta", name
-        conf = arguments["--conf"]
-        assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in conf
-        assert "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog" in conf
+        # Delta's settings, the DynamoDB log store's included, as lakehouse deploy writes them (test_deploy.py).
+        assert arguments["--conf"] == {"Ref": "GlueSparkConf"}, name
+        assert sub_text(arguments["--extra-jars"]) == (
+            "s3://${ArtifactsBucket}/${ArtifactsKeyPrefix}glue_scripts/jars/delta-storage-s3-dynamodb.jar"
+        )
         assert sub_text(arguments["--extra-py-files"]).endswith("glue_scripts/lakehouse_glue.zip")
         assert sub_text(arguments["--lakehouse_root"]) == "s3://${LakehouseBucket}/${LakehousePrefix}"
         assert arguments["--job-bookmark-option"] == "job-bookmark-disable"  # the ledger tracks files
@@ -261,6 +263,47 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
     # One run per data set at once for the staged jobs; the single-table jobs one at a time.
     assert jobs["IngestJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == 3
     assert jobs["CatalogJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+
+
+def test_the_delta_log_table_is_on_demand_with_delta_s_key_schema_and_ttl(template: dict[str, Any]) -> None:
+    (table,) = resources(template, "AWS::DynamoDB::Table").values()
+    assert table["Properties"] == {
+        "TableName": {"Ref": "DeltaLogTableName"},
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "tablePath", "AttributeType": "S"},
+            {"AttributeName": "fileName", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "tablePath", "KeyType": "HASH"},
+            {"AttributeName": "fileName", "KeyType": "RANGE"},
+        ],
+        "TimeToLiveSpecification": {"AttributeName": "expireTime", "Enabled": True},
+    }
+    assert template["Outputs"]["DeltaLogTable"]["Value"] == {"Ref": "DeltaLogTable"}
+    # deploy gives both (no default here to drift from lakehouse_assets/delta_conf.py)
+    assert "Default" not in template["Parameters"]["DeltaLogTableName"]
+    assert "Default" not in template["Parameters"]["GlueSparkConf"]
+
+
+def test_only_the_spark_roles_commit_through_the_delta_log_table_with_what_the_log_store_calls(
+    template: dict[str, Any],
+) -> None:
+    granted = {}
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if any(action.startswith("dynamodb:") for action in as_list(statement["Action"])):
+                    granted[name] = statement
+    assert granted == {
+        role: {
+            "Sid": "CommitThroughTheDeltaLogTable",
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+            "Resource": {"Fn::GetAtt": ["DeltaLogTable", "Arn"]},
+        }
+        for role in ("GlueJobRole", "EmrServerlessJobRole")
+    }
 
 
 def test_glue_installs_the_jobs_packages_the_runtime_lacks_at_the_pinned_versions(template: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from lakehouse_assets.deploy import (
     deploy,
     package_glue_scripts,
 )
+from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +47,10 @@ def quiet_moto_cloudformation() -> Iterator[None]:
 
 
 @pytest.fixture
-def names(s3_endpoint: str) -> dict[str, str]:
+def names(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     suffix = uuid.uuid4().hex[:8]
+    # A log store table per stack: moto's CloudFormation creates it, and one account's names are unique.
+    monkeypatch.setenv("LAKEHOUSE_DELTA_LOG_TABLE", f"lh-{suffix}-delta-log")
     return {"stack": f"lh-{suffix}", "bucket": f"lh-artifacts-{suffix}"}
 
 
@@ -100,11 +103,25 @@ def test_deploy_uploads_the_package_and_definition_then_creates_the_stack(names:
     rules = s3.get_bucket_encryption(Bucket=names["bucket"])["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
+    jar = s3.get_object(Bucket=names["bucket"], Key="glue_scripts/jars/delta-storage-s3-dynamodb.jar")["Body"].read()
+    assert jar == jar_path(DYNAMODB_LOG_STORE).read_bytes()
+
     parameters = stack_parameters(names["stack"])
     assert parameters["ArtifactsBucket"] == names["bucket"]
     assert parameters["ArtifactsKeyPrefix"] == ""
     assert parameters["StateMachineDefinitionKey"] == key
     assert parameters["AlertEmail"] == "ops@example.com"
+    table = f"{names['stack']}-delta-log"
+    assert parameters["DeltaLogTableName"] == table
+    assert parameters["GlueSparkConf"] == (
+        "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
+        "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
+        "--conf spark.sql.session.timeZone=UTC "
+        "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
+        "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
+        f"--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName={table} "
+        "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=us-east-1"
+    )
 
     # What moto's CloudFormation implements of the stack exists, named as the template names it.
     data_bucket = result.outputs["LakehouseBucket"]
@@ -112,6 +129,7 @@ def test_deploy_uploads_the_package_and_definition_then_creates_the_stack(names:
     assert result.outputs["LakehouseRoot"] == f"s3://{data_bucket}/lakehouse"
     assert s3.head_bucket(Bucket=data_bucket)  # (moto does not apply its versioning or encryption settings)
     assert result.outputs["StateMachineArn"].endswith(f":stateMachine:{names['stack']}-pipeline")
+    assert result.outputs["DeltaLogTable"] == table
     rule = boto3.client("events").describe_rule(Name=_rule_name(names["stack"]))
     pattern = json.loads(rule["EventPattern"])
     assert pattern["detail-type"] == ["Object Created"]
@@ -130,6 +148,8 @@ Parameters:
   ArtifactsBucket: {Type: String}
   ArtifactsKeyPrefix: {Type: String, Default: ""}
   StateMachineDefinitionKey: {Type: String}
+  DeltaLogTableName: {Type: String}
+  GlueSparkConf: {Type: String}
 Resources:
   Topic:
     Type: AWS::SNS::Topic
@@ -182,6 +202,7 @@ def test_job_scripts_go_under_glue_scripts_jobs_with_an_artifacts_prefix(names: 
     listing = boto3.client("s3").list_objects_v2(Bucket=names["bucket"], Prefix="releases/1/glue_scripts/")
     keys = sorted(item["Key"] for item in listing["Contents"])
     assert keys == [
+        "releases/1/glue_scripts/jars/delta-storage-s3-dynamodb.jar",
         "releases/1/glue_scripts/jobs/archive.py",
         "releases/1/glue_scripts/jobs/catalog.py",
         "releases/1/glue_scripts/jobs/ingest.py",

@@ -288,7 +288,12 @@ def create_glue_jobs(glue: Any, artifacts: str, root: str) -> dict[str, str]:
                 "--datalake-formats": "delta",
                 "--conf": "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
                 "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
-                "--conf spark.sql.session.timeZone=UTC",
+                "--conf spark.sql.session.timeZone=UTC "
+                "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
+                "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
+                "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=lakehouse_delta_log "
+                "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=us-east-1",
+                "--extra-jars": f"s3://{artifacts}/{ARTIFACTS_PREFIX}glue_scripts/jars/delta-storage-s3-dynamodb.jar",
                 "--extra-py-files": f"s3://{artifacts}/{ARTIFACTS_PREFIX}{PACKAGE_KEY}",
                 "--additional-python-modules": "dagster-pipes==1.13.27",
                 "--lakehouse_root": root,
@@ -449,10 +454,15 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
     ours, pipes = submit["sparkSubmitParameters"].split(" --conf spark.emr-serverless.driverEnv.DAGSTER_PIPES", 1)
     assert ours == (
         f"--conf spark.submit.pyFiles=s3://{artifacts}/deploy/glue_scripts/lakehouse_glue.zip "
-        "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar "
+        "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar,"
+        "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar "
         "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
         "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
-        "--conf spark.sql.session.timeZone=UTC"
+        "--conf spark.sql.session.timeZone=UTC "
+        "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
+        "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
+        "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=lakehouse_delta_log "
+        "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=us-east-1"
     )
     assert {key: value for key, value in request.items() if key not in ("jobDriver", "tags")} == {
         "applicationId": emr_application,

@@ -1,0 +1,125 @@
+"""Pointing Delta's DynamoDB log store at a local endpoint (moto, LocalStack), with the AWS SDK's own switches.
+
+Delta 3.3.0 builds its DynamoDB client itself (`S3DynamoDBLogStore.getClient`):
+`new AmazonDynamoDBClient(credentials)` then `setRegion(ddb.region)`, AWS SDK for Java v1, with no
+endpoint setting (Delta has none; SDK v1 reads no `AWS_ENDPOINT_URL*`). The region's endpoint comes
+from the SDK's region metadata and the scheme from the client's default configuration, HTTPS. So
+the endpoint of a local stand-in is given the SDK v1 way, as JVM system properties:
+
+- `com.amazonaws.regions.RegionUtils.fileOverride`: a region metadata file (the SDK's legacy XML
+  format) in which the region's `dynamodb` endpoint is the stand-in's host and port;
+- `com.amazonaws.sdk.disableCertChecking`, for a stand-in on the loopback interface only: its
+  certificate is a self-signed one (moto's `--ssl`), which the JVM cannot verify.
+
+The stand-in must speak HTTPS (the client's scheme). Everything else, the client, its requests,
+Delta's code, is what runs on AWS, where no endpoint is set and none of this is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from lakehouse_assets.delta_conf import aws_region
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+REGIONS_OVERRIDE = "com.amazonaws.regions.RegionUtils.fileOverride"
+DISABLE_CERT_CHECKING = "com.amazonaws.sdk.disableCertChecking"
+REGION_METADATA = """<?xml version="1.0" encoding="UTF-8"?>
+<XmlRegionMetadata>
+  <Regions>
+    <Region>
+      <Name>{region}</Name>
+      <Domain>amazonaws.com</Domain>
+      <Endpoint>
+        <ServiceName>dynamodb</ServiceName>
+        <Http>false</Http>
+        <Https>true</Https>
+        <Hostname>{host}</Hostname>
+      </Endpoint>
+    </Region>
+  </Regions>
+</XmlRegionMetadata>
+"""
+
+
+def dynamodb_endpoint(environ: Mapping[str, str] | None = None) -> str | None:
+    """The DynamoDB endpoint boto3 would use: `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`, else AWS itself."""
+    environ = os.environ if environ is None else environ
+    return environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def region_metadata_file(host: str, region: str) -> Path:
+    """The SDK's region metadata with `region`'s DynamoDB at `host` (written once, named by its content)."""
+    text = REGION_METADATA.format(region=region, host=host)
+    path = Path(tempfile.gettempdir()) / f"lakehouse-aws-regions-{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml"
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(text)
+        partial.replace(path)
+    return path
+
+
+def endpoint_properties(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The JVM system properties that send the log store's client to the environment's endpoint; none for AWS.
+
+    An `http://` endpoint is used as it is given: the client still speaks HTTPS to it, and fails
+    saying so at the first commit on S3 (README, "Running on S3").
+    """
+    endpoint = dynamodb_endpoint(environ)
+    if not endpoint:
+        return {}
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    properties = {REGIONS_OVERRIDE: str(region_metadata_file(parts.netloc, aws_region(environ)))}
+    if is_loopback(parts.hostname or ""):
+        properties[DISABLE_CERT_CHECKING] = "true"
+    return properties
+
+
+def java_options(properties: Mapping[str, str]) -> str:
+    """`properties` as JVM options (`-Dname=value ...`)."""
+    return " ".join(f"-D{name}={value}" for name, value in properties.items())
+
+
+def apply_dynamodb_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """Send a running JVM's log store clients to the environment's endpoint; returns the undo.
+
+    A JVM started before the endpoint was known (a shared test session) gets the properties here;
+    the SDK reads its region metadata once, so it is reloaded (`RegionUtils.initialize`), and
+    clients built from now on (one per Delta table the session opens) use it.
+    """
+    jvm = spark.sparkContext._jvm
+    system = jvm.java.lang.System
+    region_utils = jvm.com.amazonaws.regions.RegionUtils
+    previous: dict[str, str | None] = {}
+    for name, value in endpoint_properties(environ).items():
+        previous[name] = system.getProperty(name)
+        system.setProperty(name, value)
+    region_utils.initialize()
+
+    def undo() -> None:
+        for name, value in previous.items():
+            if value is None:
+                system.clearProperty(name)
+            else:
+                system.setProperty(name, value)
+        region_utils.initialize()
+
+    return undo
