@@ -53,7 +53,14 @@ DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
 DAGSTER_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
 DAGSTER_STACK_SUFFIX = "-dagster"
 # The lakehouse stack's outputs the Dagster stack's parameters come from.
-DAGSTER_INPUTS = ("LakehouseRoot", "GlueDatabase", "EmrApplicationId", "EmrServerlessJobRoleArn", "AlertTopicArn")
+DAGSTER_INPUTS = (
+    "LakehouseRoot",
+    "GlueDatabase",
+    "EmrApplicationId",
+    "EmrServerlessJobRoleArn",
+    "AlertTopicArn",
+    "DeltaLogTable",
+)
 
 PACKAGE_KEY = "glue_scripts/lakehouse_glue.zip"
 JOBS_KEY = "glue_scripts/jobs/"
@@ -216,6 +223,7 @@ def dagster_parameters_from(stack: str, lakehouse_outputs: Mapping[str, str], im
         "EmrApplicationId": lakehouse_outputs["EmrApplicationId"],
         "EmrServerlessJobRoleArn": lakehouse_outputs["EmrServerlessJobRoleArn"],
         "AlertTopicArn": lakehouse_outputs["AlertTopicArn"],
+        "DeltaLogTableName": lakehouse_outputs["DeltaLogTable"],
         "ImageUri": image,
     }
 

@@ -144,6 +144,7 @@ def test_every_variable_dagster_yaml_reads_is_set_on_every_task(ecs: dict[str, A
     assert first["LAKEHOUSE_EXECUTION"] == {"Ref": "LakehouseExecution"}
     assert first["LAKEHOUSE_ROOT"] == {"Fn::Sub": "s3://${LakehouseBucket}/${LakehousePrefix}"}
     assert first["LAKEHOUSE_ALERT_TOPIC_ARN"] == {"Ref": "AlertTopicArn"}
+    assert first["LAKEHOUSE_DELTA_LOG_TABLE"] == {"Ref": "DeltaLogTableName"}
     assert ecs["Parameters"]["LakehouseExecution"]["AllowedValues"] == ["glue", "emr_serverless"]  # never local
 
 

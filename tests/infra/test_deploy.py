@@ -246,6 +246,7 @@ Outputs:
   EmrApplicationId: {Value: 00fabcdefghij123}
   EmrServerlessJobRoleArn: {Value: arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC}
   AlertTopicArn: {Value: arn:aws:sns:us-east-1:123456789012:lh-alerts}
+  DeltaLogTable: {Value: lh_delta_log}
 """
 )
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lh-dagster:{tag}"
@@ -306,6 +307,7 @@ def test_the_dagster_stack_gets_the_lakehouse_outputs_and_keeps_its_network(
         "EmrApplicationId": "00fabcdefghij123",
         "EmrServerlessJobRoleArn": "arn:aws:iam::123456789012:role/lh-EmrServerlessJobRole-ABC",
         "AlertTopicArn": "arn:aws:sns:us-east-1:123456789012:lh-alerts",
+        "DeltaLogTableName": "lh_delta_log",
         "ImageUri": IMAGE.format(tag="a1"),
         **network,
     }
@@ -341,7 +343,7 @@ def test_a_stack_without_the_lakehouse_outputs_is_refused(names: dict[str, str],
 
     template = tmp_path / "minimal.yaml"
     template.write_text(MINIMAL_TEMPLATE)
-    missing = "has no output AlertTopicArn, EmrApplicationId, EmrServerlessJobRoleArn, GlueDatabase"
+    missing = "has no output AlertTopicArn, DeltaLogTable, EmrApplicationId, EmrServerlessJobRoleArn, GlueDatabase"
     with pytest.raises(DeployError, match=missing):
         run_deploy(names, template=template, dagster_image=IMAGE.format(tag="a1"))
 
