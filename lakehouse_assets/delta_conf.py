@@ -23,6 +23,9 @@ LOG_STORE_PREFIX = f"spark.{LOG_STORE}"
 S3_SCHEMES = ("s3", "s3a")
 TABLE_VARIABLE = "LAKEHOUSE_DELTA_LOG_TABLE"
 DEFAULT_TABLE = "lakehouse_delta_log"
+# `LAKEHOUSE_DELTA_LOG_TABLE=off`: Delta's default S3 log store, safe for one writing driver per table
+# only (an S3-compatible store without DynamoDB, such as MinIO, with one writer).
+OFF = "off"
 # Delta's own default for `ddb.region`, and boto3's usual fallback here.
 DEFAULT_REGION = "us-east-1"
 
@@ -59,7 +62,9 @@ def log_store_conf(table: str, region: str) -> dict[str, str]:
 
 
 def delta_spark_conf(table: str, region: str) -> dict[str, str]:
-    """Every Delta setting a writer's Spark gets: the session's, then the log store's."""
+    """Every Delta setting a writer's Spark gets: the session's, then the log store's (none when `table` is off)."""
+    if table == OFF:
+        return dict(DELTA_SESSION_CONF)
     return {**DELTA_SESSION_CONF, **log_store_conf(table, region)}
 
 

@@ -43,7 +43,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from lakehouse_assets.delta_conf import delta_log_table, delta_spark_conf, glue_conf_argument
+from lakehouse_assets.delta_conf import OFF, delta_log_table, delta_spark_conf, glue_conf_argument
 from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,6 +124,11 @@ def job_scripts(source: Path = GLUE_SCRIPTS) -> list[Path]:
 def delta_parameters(region: str, table: str | None = None) -> dict[str, str]:
     """The stack's Delta settings: the log store's table, and the Glue jobs' `--conf` with it in `region`."""
     table = table or delta_log_table()
+    if table == OFF:
+        raise DeployError(
+            f"LAKEHOUSE_DELTA_LOG_TABLE={OFF} is for a single writer without DynamoDB; on AWS the Glue jobs, "
+            "EMR Serverless and Dagster write the same tables: name the log store's table, or unset it"
+        )
     return {"DeltaLogTableName": table, "GlueSparkConf": glue_conf_argument(delta_spark_conf(table, region))}
 
 

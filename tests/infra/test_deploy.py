@@ -31,8 +31,10 @@ import pytest
 from lakehouse_assets.deploy import (
     DEFINITION,
     GLUE_SCRIPTS,
+    DeployError,
     DeployResult,
     definition_key,
+    delta_parameters,
     deploy,
     package_glue_scripts,
 )
@@ -356,3 +358,9 @@ def test_lakehouse_deploy_refuses_a_malformed_dagster_parameter(
     argv = ["deploy", "--stack", names["stack"], "--bucket", names["bucket"], "--region", "us-east-1"]
     assert main([*argv, "--dagster-image", IMAGE.format(tag="a1"), "--dagster-parameter", "VpcId"]) == 1
     assert "--dagster-parameter takes KEY=VALUE, not 'VpcId'" in capsys.readouterr().err
+
+
+def test_a_log_store_turned_off_is_refused_on_aws() -> None:
+    with pytest.raises(DeployError, match="LAKEHOUSE_DELTA_LOG_TABLE=off is for a single writer without DynamoDB"):
+        delta_parameters("eu-west-1", "off")
+    assert delta_parameters("eu-west-1", "prod_log")["DeltaLogTableName"] == "prod_log"

@@ -46,6 +46,14 @@ def test_every_writer_gets_delta_and_the_dynamodb_log_store_for_s3_schemes() -> 
     }
 
 
+def test_the_log_store_can_be_turned_off_for_a_store_without_dynamodb() -> None:
+    assert delta_conf.delta_spark_conf_from_environment({"LAKEHOUSE_DELTA_LOG_TABLE": "off"}) == {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+    }
+
+
 def test_the_table_and_region_come_from_the_environment() -> None:
     assert delta_conf.delta_log_table({}) == "lakehouse_delta_log"
     assert delta_conf.delta_log_table({"LAKEHOUSE_DELTA_LOG_TABLE": "prod_delta_log"}) == "prod_delta_log"
