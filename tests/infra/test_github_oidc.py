@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lakehouse_assets.delta_conf import DEFAULT_TABLE
 from tests.infra.test_cloudformation import (
     ECS_TEMPLATE,
     OIDC_TEMPLATE,
@@ -118,6 +119,15 @@ REQUIRED_PER_TYPE = {
         "sns:TagResource",
     },
     "AWS::SNS::Subscription": {"sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes"},
+    "AWS::DynamoDB::Table": {
+        "dynamodb:CreateTable",
+        "dynamodb:DescribeTable",
+        "dynamodb:UpdateTable",
+        "dynamodb:DeleteTable",
+        "dynamodb:DescribeTimeToLive",
+        "dynamodb:UpdateTimeToLive",
+        "dynamodb:TagResource",
+    },
     "AWS::Logs::LogGroup": {
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
@@ -272,6 +282,7 @@ SAMPLE = {
     "ArtifactsKeyPrefix": "",
     "LakehouseBucketName": "acme-lakehouse-data",
     "GlueDatabaseName": "lakehouse",
+    "DeltaLogTableName": "lakehouse_delta_log",
     "DagsterVpcId": "vpc-0123456789abcdef0",
 }
 LONGEST = {
@@ -283,6 +294,7 @@ LONGEST = {
     "ArtifactsKeyPrefix": "p" * 100 + "/",
     "LakehouseBucketName": "b" * 63,
     "GlueDatabaseName": "d" * 255,
+    "DeltaLogTableName": "t" * 255,
     "DagsterVpcId": "vpc-" + "f" * 17,
 }
 # IAM's limit for a customer managed policy, in characters without whitespace.
@@ -565,6 +577,9 @@ def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], l
     assert covered(sub_text(generated_bucket))
     assert lakehouse["Parameters"]["GlueDatabaseName"]["Default"] == oidc["Parameters"]["GlueDatabaseName"]["Default"]
     assert covered(":database/${GlueDatabaseName}")
+    assert lakehouse["Parameters"]["DeltaLogTableName"].get("Default") in (None, DEFAULT_TABLE)
+    assert oidc["Parameters"]["DeltaLogTableName"]["Default"] == DEFAULT_TABLE
+    assert covered(":table/${DeltaLogTableName}")
     assert covered(":stack/${LakehouseStackName}/*")
 
 

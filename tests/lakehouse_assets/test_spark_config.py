@@ -15,4 +15,5 @@ def test_the_local_driver_logs_warnings_without_the_start_up_notes() -> None:
         "org.apache.spark.sql.catalyst.util.SparkStringUtils": "error",  # "Truncated the string representation"
         "org.apache.hadoop.metrics2.impl.MetricsConfig": "error",  # "Cannot locate configuration" (S3 roots)
         "org.apache.hadoop.fs.s3a.S3AInstrumentation": "error",  # "Closing output stream statistics while ..."
+        "com.amazonaws.http.AmazonHttpClient": "error",  # "SSL Certificate checking ... disabled" (local DynamoDB)
     }
