@@ -17,7 +17,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from lakehouse_assets.delta_conf import delta_log_table
+from lakehouse_assets.delta_conf import create_log_table, delta_log_table
 
 
 def start_moto() -> ThreadedMotoServer:
@@ -43,17 +43,4 @@ def create_delta_log_table() -> None:
     """The log store's table as the stack creates it (on-demand, TTL on `expireTime`)."""
     warnings.filterwarnings("ignore", message="Unverified HTTPS request", module="urllib3")
     client = boto3.client("dynamodb", verify=False)  # moto's throwaway certificate
-    name = delta_log_table()
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "tablePath", "AttributeType": "S"},
-            {"AttributeName": "fileName", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "tablePath", "KeyType": "HASH"},
-            {"AttributeName": "fileName", "KeyType": "RANGE"},
-        ],
-    )
-    client.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expireTime"})
+    create_log_table(client, delta_log_table())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
 LOG_STORE_PREFIX = f"spark.{LOG_STORE}"
@@ -76,3 +77,19 @@ def delta_spark_conf_from_environment(environ: Mapping[str, str] | None = None) 
 def glue_conf_argument(conf: Mapping[str, str]) -> str:
     """`conf` as Glue's `--conf` job argument, `k=v --conf k2=v2 ...` (read by `glue_scripts.jobs.glue_conf_pairs`)."""
     return " --conf ".join(f"{key}={value}" for key, value in conf.items())
+
+
+def create_log_table(dynamodb: Any, name: str) -> None:
+    """Create the log store's table as the stack does (on-demand, TTL on `expireTime`), with a boto3 client.
+
+    For a local stand-in (moto, LocalStack); on AWS the stack owns the table.
+    """
+    keys = (("tablePath", "HASH"), ("fileName", "RANGE"))
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+        KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+    )
+    time_to_live = {"Enabled": True, "AttributeName": "expireTime"}
+    dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=time_to_live)

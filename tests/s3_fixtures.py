@@ -32,7 +32,7 @@ from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 from werkzeug.serving import make_server
 
-from lakehouse_assets.delta_conf import delta_log_table
+from lakehouse_assets.delta_conf import create_log_table, delta_log_table
 from lakehouse_assets.dynamodb_endpoint import apply_dynamodb_endpoint
 from lakehouse_assets.spark_config import apply_s3a_endpoint
 
@@ -104,21 +104,7 @@ def delta_log_table_name(dynamodb_client: Any) -> str:
     name = delta_log_table()
     if name in dynamodb_client.list_tables()["TableNames"]:  # made by a writer first (Delta creates a missing one)
         return name
-    dynamodb_client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "tablePath", "AttributeType": "S"},
-            {"AttributeName": "fileName", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "tablePath", "KeyType": "HASH"},
-            {"AttributeName": "fileName", "KeyType": "RANGE"},
-        ],
-    )
-    dynamodb_client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expireTime"}
-    )
+    create_log_table(dynamodb_client, name)
     return name
 
 
