@@ -133,7 +133,7 @@ def print_jobs(spark: object) -> None:
 
 def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float, int]]:
     """The steps in `lakehouse_job`'s order on a new root: (part, seconds, Spark jobs) each."""
-    from glue_scripts import analytics, jobs, quality
+    from glue_scripts import analytics, quality, steps
     from glue_scripts.contracts import CONTRACTS
     from glue_scripts.storage import LocalStore
 
@@ -155,14 +155,14 @@ def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float
             rows.append((name + label, time.perf_counter() - begun, jobs_started))
 
         for contract in contracts:
-            part(f"ingest {contract.name}", lambda c=contract: jobs.ingest_step(spark, store, c, "bench", now))
+            part(f"ingest {contract.name}", lambda c=contract: steps.ingest_step(spark, store, c, "bench", now))
         for contract in contracts:
-            part(f"process {contract.name}", lambda c=contract: jobs.process_step(spark, store, c, "bench", now))
+            part(f"process {contract.name}", lambda c=contract: steps.process_step(spark, store, c, "bench", now))
             part(f"checks {contract.name}", lambda c=contract: quality.check_results(spark, store, c, ["bench"]))
         for name in analytics.ANALYTICS_TABLES:
             part(f"analytics {name}", lambda n=name: analytics.build_table(spark, store, n))
             part(f"reconcile {name}", lambda n=name: analytics.reconcile_table(spark, store, n))
-        part("archive", lambda: jobs.archive_step(spark, store, contracts, "bench", now))
+        part("archive", lambda: steps.archive_step(spark, store, contracts, "bench", now))
     return rows
 
 

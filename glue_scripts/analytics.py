@@ -38,6 +38,25 @@ from glue_scripts.storage import PROCESSED, Store, table_key
 ANALYTICS = "analytics"
 DAILY_SALES = "daily_sales"
 TOP_PRODUCTS = "top_products"
+# The blocking check of each analytics table: its totals equal processed/ at the versions it was built from.
+RECONCILIATION_CHECK = "totals_match_processed"
+# What each column means, for the column schema in the UI.
+COLUMN_DESCRIPTIONS = {
+    "date": "Order date (items count on their own date).",
+    "orders": "Processed orders that day.",
+    "items": "Processed order items that day.",
+    "revenue": "Sum of total_amount (top_products: the product's share of its orders' totals).",
+    "distinct_users": "Distinct user_id among that day's orders.",
+    "reordered_items": "Items with reordered = 1.",
+    "reorder_rate": "reordered_items / items (null without items).",
+    "department": "Department name.",
+    "rank": "1 = most items sold that day in the department (ties: revenue, then product_id).",
+    "product_id": "The product.",
+    "product_name": "Its name.",
+    "items_sold": "Order items of the product that day.",
+    "department_items_sold": "All order items of the department that day.",
+    "department_revenue": "The department's attributed revenue that day.",
+}
 # Products kept per date and department in top_products.
 TOP_N = 10
 # Sums of decimal(12,2) amounts; 16 integer digits is far beyond any plausible total.

@@ -13,15 +13,15 @@ concurrency pool named after it (one slot each, see `instance.py`) and the lock 
 it writes (`table_locks.py`), so two runs never write the same Delta table at once. Each step
 also reports, per file, what happened to it on that file's partition of `landing/files`.
 
-Where the Spark work runs is the `execution` resource's business (`runners.py`: in this process, on
+Where the Spark work runs is the `execution` resource's business (`execution/`: in this process, on
 AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here are the same for all.
 """
 
 from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
-    AssetKey,
     AssetSpec,
     AutomationCondition,
     Config,
@@ -31,33 +31,18 @@ from dagster import (
     asset,
     multi_asset,
 )
-from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.landing import raw_schema
 from glue_scripts.quality import release_command
-from glue_scripts.storage import PROCESSED, RAW, REJECTED
+from glue_scripts.storage import PROCESSED, RAW
 from lakehouse_assets import landed_files
+from lakehouse_assets.checks import check_specs
+from lakehouse_assets.execution import Execution
+from lakehouse_assets.keys import ARCHIVE_KEY, ARCHIVE_POOL, CATALOG_KEY, pool, processed_key, raw_key, rejected_key
 from lakehouse_assets.resources import LakehouseResource
-from lakehouse_assets.runners import SparkExecution
 from lakehouse_assets.table_locks import dataset_lock, held_by_step
-
-
-def raw_key(dataset: str) -> AssetKey:
-    return AssetKey([RAW, dataset])
-
-
-def processed_key(dataset: str) -> AssetKey:
-    return AssetKey([PROCESSED, dataset])
-
-
-def rejected_key(dataset: str) -> AssetKey:
-    return AssetKey([REJECTED, dataset])
-
-
-ARCHIVE_KEY = AssetKey(["archived", "landed_files"])
-
 
 # What the lineage and bookkeeping columns mean, for the column schema shown in the UI.
 LINEAGE_COLUMN_DESCRIPTIONS = {
@@ -90,13 +75,6 @@ def contract_schema(contract: DatasetContract) -> TableSchema:
         stages.processed_schema(contract), {c.name: c.description for c in contract.columns if c.description}
     )
 
-
-def pool(zone: str, dataset: str) -> str:
-    """The concurrency pool of the step that writes `<zone>/<dataset>` (one writer at a time)."""
-    return f"lakehouse_{zone}_{dataset}"
-
-
-ARCHIVE_POOL = "lakehouse_archive"
 
 # Downstream of raw, a table is refreshed when anything it reads changed, not while its inputs are
 # still being written, and only after the blocking checks of its inputs passed.
@@ -134,8 +112,7 @@ def ingest_landed_files(
     context: AssetExecutionContext,
     config: RawIngestConfig,
     lakehouse: LakehouseResource,
-    pyspark: LazyPySparkResource,
-    execution: SparkExecution,
+    execution: Execution,
 ) -> Iterator[MaterializeResult]:
     """One step loads the batch into every raw table it touches, then reports them together.
 
@@ -155,7 +132,7 @@ def ingest_landed_files(
         if config.files is not None:
             requested = [landed_files.version_id(key) for key in config.files if key.startswith(f"{contract.name}/")]
         with held_by_step(context, [dataset_lock(contract.name)]):
-            step = execution.ingest(context, lakehouse, pyspark, contract, requested)
+            step = execution.ingest(context, lakehouse, contract, requested)
         for outcome in step.outcomes:
             report_files(context, contract, outcome)
             loaded.extend(files_loaded(outcome))
@@ -225,16 +202,17 @@ def build_processing_asset(contract: DatasetContract):
                 automation_condition=FOLLOW_UPSTREAM,
             ),
         ],
+        # Measured by the step that writes the table, in one pass, wherever it runs.
+        check_specs=check_specs(contract),
         pool=pool(PROCESSED, name),
     )
     def process(
         context: AssetExecutionContext,
         lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> Iterator[MaterializeResult]:
+        execution: Execution,
+    ) -> Iterator[MaterializeResult | AssetCheckResult]:
         with held_by_step(context, [dataset_lock(name)]):
-            step = execution.process(context, lakehouse, pyspark, contract)
+            step = execution.process(context, lakehouse, contract)
         (outcome,) = step.outcomes
         context.log.info(
             f"{name}: {outcome.rows_read} rows read from {len(outcome.files)} files, {outcome.rows_accepted} accepted, "
@@ -250,7 +228,8 @@ def build_processing_asset(contract: DatasetContract):
                 metadata["reason"] = outcome.held[version]
                 metadata["release"] = release_command([version.rsplit("#", 1)[0]])
             context.log_event(landed_files.file_materialization(version, metadata))
-        # The metadata (rows, every rejection reason, version, preview) is built with the stage call.
+        # The metadata (rows, every rejection reason, version, preview) is built with the stage call,
+        # and the check results measured right after the merge.
         yield from step.results
 
     return process
@@ -259,10 +238,12 @@ def build_processing_asset(contract: DatasetContract):
 @asset(
     key=ARCHIVE_KEY,
     group_name="archive",
-    deps=[processed_key(name) for name in CONTRACTS],
+    # Last: after processed, the analytics tables built from it and their registration in the catalog.
+    deps=[*(processed_key(name) for name in CONTRACTS), CATALOG_KEY],
     description=(
         "Landing files whose every row reached processed/ or rejected/, moved to "
-        "`archived/<dataset>/<yyyy>/<mm>/<dd>/`. Runs only after all blocking checks passed."
+        "`archived/<dataset>/<yyyy>/<mm>/<dd>/`. Runs last, after the catalog registration, and only after "
+        "all blocking checks passed."
     ),
     automation_condition=FOLLOW_UPSTREAM,
     pool=ARCHIVE_POOL,
@@ -270,11 +251,10 @@ def build_processing_asset(contract: DatasetContract):
 def archived_landed_files(
     context: AssetExecutionContext,
     lakehouse: LakehouseResource,
-    pyspark: LazyPySparkResource,
-    execution: SparkExecution,
+    execution: Execution,
 ) -> MaterializeResult:
     with held_by_step(context, [dataset_lock(name) for name in CONTRACTS]):
-        step = execution.archive(context, lakehouse, pyspark, list(CONTRACTS.values()))
+        step = execution.archive(context, lakehouse, list(CONTRACTS.values()))
     archived = 0
     for outcome in step.outcomes:
         archived += len(outcome.archived)
@@ -286,6 +266,7 @@ def archived_landed_files(
     if keys:
         context.instance.add_run_tags(context.run_id, landed_files.archived_files_tags(keys))
     (result,) = step.results
+    assert isinstance(result, MaterializeResult)
     return result
 
 

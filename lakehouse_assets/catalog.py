@@ -7,24 +7,20 @@ unchanged table gets no `UpdateTable`, a changed schema does (Glue keeps the pre
 
 It follows its inputs like every table downstream of raw (`FOLLOW_UPSTREAM`), so a schema change
 reaches the catalog in the run that made it; it is cheap (Delta logs and Glue reads) when nothing
-changed. Locally (`LAKEHOUSE_CATALOG=none`, the default) there is no Glue to call: the asset records
+changed. Locally (`LAKEHOUSE_CATALOG=none`, the default) there is no Glue to call: the step records
 the exact table inputs it would register as metadata and stops there; `lakehouse query` serves the
-same tables under the same names. With `LAKEHOUSE_CATALOG=glue` it calls Glue through boto3's standard
-chain (`AWS_ENDPOINT_URL` for moto or LocalStack).
+same tables under the same names. The `execution` resource runs it (a Glue job on AWS: it reads the
+Delta logs).
 """
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
-from dagster_pyspark import LazyPySparkResource
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from glue_scripts import catalog as glue_catalog
 from glue_scripts.analytics import ANALYTICS_TABLES
 from glue_scripts.contracts import CONTRACTS
-from lakehouse_assets.analytics import analytics_key
-from lakehouse_assets.assets import FOLLOW_UPSTREAM, processed_key, rejected_key
+from lakehouse_assets.assets import FOLLOW_UPSTREAM
+from lakehouse_assets.execution import Execution
+from lakehouse_assets.keys import CATALOG_KEY, CATALOG_POOL, analytics_key, processed_key, rejected_key
 from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
-
-CATALOG_KEY = AssetKey(["catalog", "glue_tables"])
-CATALOG_POOL = "lakehouse_catalog"
 
 
 @asset(
@@ -47,37 +43,21 @@ CATALOG_POOL = "lakehouse_catalog"
 def glue_tables(
     context: AssetExecutionContext,
     lakehouse: LakehouseResource,
-    pyspark: LazyPySparkResource,
     catalog: GlueCatalogResource,
+    execution: Execution,
 ) -> MaterializeResult:
-    inputs, missing = glue_catalog.lakehouse_table_inputs(pyspark.spark_session, lakehouse.store())
-    common = {
-        "database": catalog.database,
-        "tables": MetadataValue.json(sorted(inputs)),
-        "tables_not_there_yet": MetadataValue.json(missing),
-        "table_inputs": MetadataValue.json(inputs),
-    }
+    step = execution.catalog(context, lakehouse, catalog)
+    recorded = step.metadata(CATALOG_KEY.to_user_string())
     if not catalog.enabled:
         context.log.info(
-            f"LAKEHOUSE_CATALOG=none: {len(inputs)} table inputs recorded, nothing registered "
+            f"LAKEHOUSE_CATALOG=none: {len(recorded.get('tables', []))} table inputs recorded, nothing registered "
             "(set LAKEHOUSE_CATALOG=glue to register them in Glue)"
         )
-        return MaterializeResult(metadata={"catalog": "none", **common})
-    registrations = glue_catalog.register_tables(catalog.get_client(), catalog.database, inputs)
-    by_action = {
-        action: [r.name for r in registrations if r.action == action]
-        for action in (glue_catalog.CREATED, glue_catalog.UPDATED, glue_catalog.UNCHANGED)
-    }
-    changes = {r.name: r.changes for r in registrations if r.changes}
-    context.log.info(
-        f"Glue database {catalog.database}: "
-        + ", ".join(f"{len(names)} {action}" for action, names in by_action.items())
-    )
-    return MaterializeResult(
-        metadata={
-            "catalog": "glue",
-            **common,
-            **{f"tables_{action}": MetadataValue.json(names) for action, names in by_action.items()},
-            "changes": MetadataValue.json(changes),
-        }
-    )
+    else:
+        counts = {action: len(recorded.get(f"tables_{action}", [])) for action in ("created", "updated", "unchanged")}
+        context.log.info(
+            f"Glue database {catalog.database}: " + ", ".join(f"{n} {action}" for action, n in counts.items())
+        )
+    (result,) = step.results
+    assert isinstance(result, MaterializeResult)
+    return result

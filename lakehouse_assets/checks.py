@@ -17,34 +17,20 @@ Warning only:
 "The batch" is what this run (or the run it re-executes) processed; a run that processed no file of
 the data set does not evaluate these four (they pass, marked `evaluated: false`).
 
-The checks of one table are one `multi_asset_check`: one step measures them all in one pass
-(`quality.check_results`: the table, the ledger and raw read once), instead of a step per check,
-each reading them again; in the UI they remain separate checks with their own history. A check
-cannot be executed alone: running any of them runs the table's whole set.
-
-The measuring and the pass/fail rule are `glue_scripts.quality`'s (a result as a plain dict), so a
-Glue or EMR Serverless process job, which measures them where the data is and reports them through
-Pipes, decides exactly as these do. Under such an execution the step returns what the job reported
-(`execution.reported_checks`); in-process it measures here.
+The checks are declared on the step that writes the table (`assets.build_processing_asset`), which
+measures them all in one pass right after the merge (`quality.check_results`: the table, the ledger
+and raw read once), wherever it runs: in this process, or in the Glue or EMR Serverless job, which
+reports them through Pipes. In the UI they remain separate checks with their own history; they
+cannot be executed without their table.
 """
 
-from collections.abc import Iterator
+from typing import Any
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSpec,
-    AutomationCondition,
-    multi_asset_check,
-)
-from dagster_pyspark import LazyPySparkResource
+from dagster import AssetCheckSpec, AutomationCondition
 
 from glue_scripts import quality
-from glue_scripts.contracts import CONTRACTS, DatasetContract
-from lakehouse_assets.assets import processed_key
-from lakehouse_assets.resources import LakehouseResource
-from lakehouse_assets.runners import SparkExecution, batch_run_ids, check_result
+from glue_scripts.contracts import DatasetContract
+from lakehouse_assets.keys import processed_key
 
 # A check runs whenever its table is materialized, in the same run. Giving checks a condition (rather
 # than letting them ride along) lets the automation sensor plan a child table, and the archive, in
@@ -56,7 +42,7 @@ def check_specs(contract: DatasetContract) -> list[AssetCheckSpec]:
     """Every check of processed/<dataset>, in the order `quality.check_results` reports them."""
     table = processed_key(contract.name)
 
-    def spec(name: str, description: str, blocking: bool, **kwargs) -> AssetCheckSpec:
+    def spec(name: str, description: str, blocking: bool, **kwargs: Any) -> AssetCheckSpec:
         return AssetCheckSpec(
             name,
             asset=table,
@@ -120,33 +106,3 @@ def check_specs(contract: DatasetContract) -> list[AssetCheckSpec]:
         ),
     ]
     return specs
-
-
-def build_checks(contract: DatasetContract) -> AssetChecksDefinition:
-    @multi_asset_check(
-        name=f"check_processed_{contract.name}",
-        specs=check_specs(contract),
-        description=f"Keys, referential integrity and the last batch's balance of processed/{contract.name}.",
-    )
-    def processed_checks(
-        context: AssetCheckExecutionContext,
-        lakehouse: LakehouseResource,
-        pyspark: LazyPySparkResource,
-        execution: SparkExecution,
-    ) -> Iterator[AssetCheckResult]:
-        if (reported := execution.reported_checks(context)) is not None:
-            yield from reported
-            return
-        for result in quality.check_results(
-            pyspark.spark_session,
-            lakehouse.store(),
-            contract,
-            batch_run_ids(context.run),
-            lakehouse.rejection_policy(),
-        ):
-            yield check_result(result)
-
-    return processed_checks
-
-
-all_checks = [build_checks(contract) for contract in CONTRACTS.values()]

@@ -34,7 +34,7 @@ from dagster import (
 
 from glue_scripts.contracts import DATASETS
 from lakehouse_assets.alerts import AlertResource
-from lakehouse_assets.assets import raw_key
+from lakehouse_assets.keys import raw_key
 
 FRESHNESS_CHECK = "delivered_on_time"
 DELIVERY_SETTING = "LAKEHOUSE_DELIVERY_HOURS"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.file_fates import existing_ledgers, fates, render
-from glue_scripts.jobs import utc_now
+from glue_scripts.steps import utc_now
 from glue_scripts.storage import AUDIT, LANDING, open_store
 from lakehouse_assets.spark_config import local_spark_session
 

@@ -6,27 +6,23 @@ pay for the whole table on every batch. A maintenance asset runs from the automa
 (`AutomationCondition.on_cron` waits for the dependencies to update after the cron tick). It holds
 the same pool as the step that merges into `processed/<dataset>` and `rejected/<dataset>`, so it
 never commits to a table while a batch is merged into it. The raw tables are append-only and are
-left as they are (their writer, the ingest step, holds another pool). Runs in the Dagster process's
-Spark session, whatever the execution setting (like the analytics and catalog assets).
+left as they are (their writer, the ingest step, holds another pool). The `execution` resource
+runs it: in this process, or as the stack's maintenance Glue job (or on EMR Serverless).
 """
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AutomationCondition, MaterializeResult, asset
-from dagster_pyspark import LazyPySparkResource
+from dagster import AssetExecutionContext, AssetsDefinition, AutomationCondition, MaterializeResult, asset
 
-from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
-from glue_scripts.maintenance import DEFAULT_RETENTION_HOURS, maintain_table
-from glue_scripts.storage import PROCESSED, REJECTED
-from lakehouse_assets.assets import pool, processed_key, rejected_key
+from glue_scripts.maintenance import DEFAULT_RETENTION_HOURS
+from glue_scripts.steps import MAINTENANCE
+from glue_scripts.storage import PROCESSED
+from lakehouse_assets.execution import Execution
+from lakehouse_assets.keys import maintenance_key, pool, processed_key, rejected_key
 from lakehouse_assets.resources import LakehouseResource
 from lakehouse_assets.table_locks import dataset_lock, held_by_step
 
-MAINTENANCE_GROUP = "maintenance"
+MAINTENANCE_GROUP = MAINTENANCE
 MAINTENANCE_CRON = "0 3 * * *"
-
-
-def maintenance_key(dataset: str) -> AssetKey:
-    return AssetKey([MAINTENANCE_GROUP, dataset])
 
 
 def build_maintenance_asset(contract: DatasetContract) -> AssetsDefinition:
@@ -44,22 +40,23 @@ def build_maintenance_asset(contract: DatasetContract) -> AssetsDefinition:
         automation_condition=AutomationCondition.on_cron(MAINTENANCE_CRON, "UTC"),
         pool=pool(PROCESSED, name),
     )
-    def maintain(context: AssetExecutionContext, lakehouse: LakehouseResource, pyspark: LazyPySparkResource):
-        store = lakehouse.store()
-        metadata: dict[str, int] = {}
-        for zone in (PROCESSED, REJECTED):
-            with held_by_step(context, [dataset_lock(name)]):
-                outcome = maintain_table(pyspark.spark_session, stages.table_path(store, zone, contract))
-            if outcome is None:
-                continue
-            context.log.info(
-                f"{zone}/{name}: {outcome.files_before} files -> {outcome.files_after} "
-                f"({outcome.files_compacted} compacted), version {outcome.table_version}"
+    def maintain(
+        context: AssetExecutionContext, lakehouse: LakehouseResource, execution: Execution
+    ) -> MaterializeResult:
+        with held_by_step(context, [dataset_lock(name)]):
+            step = execution.maintain(context, lakehouse, contract)
+        done = step.metadata(maintenance_key(name).to_user_string())
+        context.log.info(
+            f"{name}: files before -> after: "
+            + ", ".join(
+                f"{zone} {done[f'{zone}_files_before']} -> {done[f'{zone}_files_after']}"
+                for zone in ("processed", "rejected")
+                if f"{zone}_files_before" in done
             )
-            metadata[f"{zone}_files_before"] = outcome.files_before
-            metadata[f"{zone}_files_after"] = outcome.files_after
-            metadata[f"{zone}_table_version"] = outcome.table_version
-        return MaterializeResult(metadata=metadata)
+        )
+        (result,) = step.results
+        assert isinstance(result, MaterializeResult)
+        return result
 
     return maintain
 

@@ -24,7 +24,6 @@ import boto3
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
-from dagster_pyspark import LazyPySparkResource
 
 from glue_scripts.catalog import DEFAULT_DATABASE
 from glue_scripts.quality import (
@@ -37,8 +36,7 @@ from glue_scripts.quality import (
 )
 from glue_scripts.storage import Store, open_store
 from lakehouse_assets.alerts import alert_resource
-from lakehouse_assets.runners import execution_from_environment
-from lakehouse_assets.spark_config import local_spark_conf
+from lakehouse_assets.execution import execution_from_environment
 
 DEFAULT_ROOT = "./lakehouse_data"
 
@@ -115,21 +113,6 @@ def default_root() -> str:
     return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
 
 
-def spark_conf() -> dict[str, str]:
-    """The in-process Spark session's settings; without the cached jars, only away from local execution.
-
-    Under `LAKEHOUSE_EXECUTION=glue` or `emr_serverless` the Spark steps run on AWS and the Dagster
-    image (infra/image) has neither a JVM nor the jars: the code location must still load there. An
-    asset that starts an in-process session anyway fails when it starts it, saying why.
-    """
-    try:
-        return local_spark_conf()
-    except FileNotFoundError:
-        if os.environ.get("LAKEHOUSE_EXECUTION", "local") == "local":
-            raise
-        return {}
-
-
 def local_resources(root: str | None = None) -> dict[str, Any]:
     return {
         "lakehouse": LakehouseResource(
@@ -138,8 +121,7 @@ def local_resources(root: str | None = None) -> dict[str, Any]:
             rejection_max_share=float(os.environ.get(MAX_SHARE_SETTING, DEFAULT_REJECTION_MAX_SHARE)),
             rejection_min_rows=int(os.environ.get(MIN_ROWS_SETTING, DEFAULT_REJECTION_MIN_ROWS)),
         ),
-        "pyspark": LazyPySparkResource(spark_config=spark_conf()),
-        # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see runners.py.
+        # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see execution/.
         "execution": execution_from_environment(),
         "catalog": catalog_resource(),
         # Alerts (failed runs, quarantined files) to LAKEHOUSE_ALERT_TOPIC_ARN; without it, log lines.

@@ -56,9 +56,10 @@ from glue_scripts.contracts import DATASETS
 from glue_scripts.landing import is_complete_data_file, is_upload_placeholder
 from glue_scripts.storage import LANDING, Store, StoredObject
 from lakehouse_assets import landed_files
-from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files, raw_key
+from lakehouse_assets.assets import RawIngestConfig, ingest_landed_files
 from lakehouse_assets.instance import assign_stranded_steps, release_dead_runs, run_host_tags
 from lakehouse_assets.jobs import LOADING_SELECTION
+from lakehouse_assets.keys import raw_key
 from lakehouse_assets.resources import LakehouseResource
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))

@@ -62,7 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from pyspark.sql import SparkSession
 from lakehouse_assets.spark_config import local_spark_conf
-from glue_scripts import analytics, jobs, quality
+from glue_scripts import analytics, quality, steps
 from glue_scripts.contracts import CONTRACTS
 from glue_scripts.storage import LocalStore
 
@@ -88,12 +88,12 @@ with tempfile.TemporaryDirectory() as root:
     store, now = LocalStore(root), datetime.now(UTC)
     contracts = [CONTRACTS[name] for name in ("products", "orders", "order_items")]
     for contract in contracts:
-        jobs.ingest_step(spark, store, contract, "warm-up", now)
-        jobs.process_step(spark, store, contract, "warm-up", now, batch_run_ids=["warm-up"])
+        steps.ingest_step(spark, store, contract, "warm-up", now)
+        steps.process_step(spark, store, contract, "warm-up", now, batch_run_ids=["warm-up"])
     for name in analytics.ANALYTICS_TABLES:
         analytics.build_table(spark, store, name)
         analytics.reconcile_table(spark, store, name)
-    jobs.archive_step(spark, store, contracts, "warm-up", now)
+    steps.archive_step(spark, store, contracts, "warm-up", now)
 spark.stop()
 """
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glue_scripts.contracts import CONTRACTS
-from glue_scripts.jobs import archive_step, dagster_pipes, job_arguments, publish, spark_session, utc_now
+from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.steps import archive_step, utc_now
 from glue_scripts.storage import open_store
 
 

@@ -13,7 +13,8 @@ import json
 from collections.abc import Sequence
 
 from glue_scripts.contracts import CONTRACTS
-from glue_scripts.jobs import dagster_pipes, ingest_step, job_arguments, publish, spark_session, utc_now
+from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.steps import ingest_step, utc_now
 from glue_scripts.storage import open_store
 
 

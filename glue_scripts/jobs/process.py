@@ -28,19 +28,15 @@ from pyspark.sql import SparkSession
 
 from glue_scripts import ledger, stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
-from glue_scripts.jobs import (
+from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.landing import landing_files
+from glue_scripts.quality import (
     DEFAULT_REJECTION_MAX_SHARE,
     DEFAULT_REJECTION_MIN_ROWS,
     DEFAULT_REJECTION_WARN_SHARE,
-    dagster_pipes,
-    job_arguments,
-    process_step,
-    publish,
-    spark_session,
-    utc_now,
+    RejectionPolicy,
 )
-from glue_scripts.landing import landing_files
-from glue_scripts.quality import RejectionPolicy
+from glue_scripts.steps import process_step, utc_now
 from glue_scripts.storage import S3Store, Store, open_store
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from dagster import materialize
-from dagster_pyspark import LazyPySparkResource
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -230,19 +229,19 @@ def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them
 
 
 def test_assets_and_their_blocking_checks(spark: SparkSession, tmp_path: Path) -> None:
-    from lakehouse_assets.analytics import analytics_assets, analytics_checks
+    from lakehouse_assets.analytics import analytics_assets
+    from lakehouse_assets.execution import LocalExecution
     from lakehouse_assets.resources import LakehouseResource
-    from lakehouse_assets.spark_config import local_spark_conf
 
     store = LocalStore(tmp_path / "lakehouse")
     write_processed(spark, store, "orders", orders_frame(spark))
     write_processed(spark, store, "order_items", items_frame(spark))
     write_processed(spark, store, "products", products_frame(spark))
     result = materialize(
-        [*analytics_assets, *analytics_checks],
+        analytics_assets,
         resources={
             "lakehouse": LakehouseResource(root=store.root),
-            "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+            "execution": LocalExecution(),
         },
     )
     assert result.success

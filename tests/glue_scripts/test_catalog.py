@@ -24,7 +24,6 @@ import pytest
 import requests
 from dagster import materialize
 from dagster_aws.athena import AthenaClientResource
-from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -285,15 +284,15 @@ def test_the_catalog_asset_records_locally_and_registers_with_glue(
     spark: SparkSession, tmp_path: Path, glue: Any, database: str
 ) -> None:
     from lakehouse_assets.catalog import glue_tables
+    from lakehouse_assets.execution import LocalExecution
     from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
-    from lakehouse_assets.spark_config import local_spark_conf
 
     store = LocalStore(tmp_path / "lakehouse")
     ensure_table(spark, store.spark_path("processed/orders"), processed_schema(ORDERS), "date")
     ensure_table(spark, store.spark_path("processed/products"), processed_schema(PRODUCTS))
     resources = {
         "lakehouse": LakehouseResource(root=store.root),
-        "pyspark": LazyPySparkResource(spark_config=local_spark_conf()),
+        "execution": LocalExecution(),
     }
 
     def run(catalog_resource: GlueCatalogResource) -> dict[str, Any]:

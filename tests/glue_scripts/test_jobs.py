@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from glue_scripts import jobs, quality, stages
+from glue_scripts import job_runtime, quality, stages, steps
 from glue_scripts.contracts import ORDER_ITEMS, ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.jobs import archive, ingest, process
@@ -60,7 +60,9 @@ def test_arguments_without_awsglue_take_glue_names_and_ignore_the_rest() -> None
         "--dagster-pipes-context",
         "abc",
     ]
-    args = jobs.job_arguments(["dataset", "run_id", "lakehouse_root"], {"only_versions": None, "conf": "x"}, argv)
+    args = job_runtime.job_arguments(
+        ["dataset", "run_id", "lakehouse_root"], {"only_versions": None, "conf": "x"}, argv
+    )
     assert args == {
         "dataset": "orders",
         "run_id": "exec-1",
@@ -69,7 +71,7 @@ def test_arguments_without_awsglue_take_glue_names_and_ignore_the_rest() -> None
         "conf": "x",
     }
     with pytest.raises(SystemExit):  # a required argument missing fails the job, as getResolvedOptions does
-        jobs.job_arguments(["dataset", "run_id"], {}, ["ingest.py", "--dataset", "orders"])
+        job_runtime.job_arguments(["dataset", "run_id"], {}, ["ingest.py", "--dataset", "orders"])
 
 
 def test_arguments_on_glue_ask_getresolvedoptions_only_for_names_passed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +86,7 @@ def test_arguments_on_glue_ask_getresolvedoptions_only_for_names_passed(monkeypa
     monkeypatch.setitem(sys.modules, "awsglue", awsglue)
     monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
     argv = ["process.py", "--dataset", "orders", "--run_id", "r", "--archive_manifest_key", "k.json"]
-    args = jobs.job_arguments(
+    args = job_runtime.job_arguments(
         ["dataset", "run_id"], {"archive_manifest_key": None, "rejection_warn_share": "0.05"}, argv
     )
     assert asked == [["dataset", "run_id", "archive_manifest_key"]]
@@ -107,7 +109,7 @@ def test_glue_conf_argument_becomes_spark_settings() -> None:
         "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=lakehouse_delta_log "
         "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.region=us-east-1"
     )
-    assert jobs.glue_conf_pairs(conf) == [
+    assert job_runtime.glue_conf_pairs(conf) == [
         ("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension"),
         ("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"),
         ("spark.sql.session.timeZone", "UTC"),
@@ -116,7 +118,7 @@ def test_glue_conf_argument_becomes_spark_settings() -> None:
         ("spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName", "lakehouse_delta_log"),
         ("spark.io.delta.storage.S3DynamoDBLogStore.ddb.region", "us-east-1"),
     ]
-    assert jobs.glue_conf_pairs(None) == []
+    assert job_runtime.glue_conf_pairs(None) == []
 
 
 # --- Pipes when not launched by Dagster, and what crosses it -----------------------------------------
@@ -129,14 +131,14 @@ def test_not_launched_by_dagster_opens_no_pipes_and_prints(
     monkeypatch.setattr(sys, "argv", ["ingest.py", "--dataset", "orders"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "orchestration inactive" warning either
-        with jobs.dagster_pipes(s3_client=object()) as pipes:
+        with job_runtime.dagster_pipes(s3_client=object()) as pipes:
             assert pipes is None
-            report = jobs.StepReport(
+            report = steps.StepReport(
                 [stages.IngestOutcome("orders", rows_by_file={"landing/orders/a.csv": 2})],
                 [{"asset_key": "raw/orders", "metadata": {"rows_ingested": 2, "files": quality.json_metadata(["a"])}}],
                 [quality.primary_key_result(ORDERS, quality.KeyReport(2, 0, 1, [100]))],
             )
-            jobs.publish(pipes, "ingest", report)
+            job_runtime.publish(pipes, "ingest", report)
     printed = capsys.readouterr().out
     assert 'raw/orders: {"rows_ingested": 2, "files": ["a"]}' in printed
     assert "check processed/orders:primary_key FAILED (ERROR)" in printed
@@ -154,11 +156,11 @@ def test_outcomes_survive_the_json_of_a_custom_message() -> None:
         still_held=["landing/orders/c.csv#f"],
         counts_by_file={"landing/orders/a.csv#d": {"rows_read": 3, "rows_accepted": 2, "rows_rejected": 1}},
     )
-    message = json.loads(json.dumps(jobs.outcome_message("process", jobs.StepReport([outcome]))))
-    assert jobs.outcomes_from_message(message) == [outcome]
+    message = json.loads(json.dumps(steps.outcome_message("process", steps.StepReport([outcome]))))
+    assert steps.outcomes_from_message(message) == [outcome]
     archived = stages.ArchiveOutcome("orders", {"landing/orders/a.csv": "archived/orders/2025/04/16/a.csv"})
-    message = json.loads(json.dumps(jobs.outcome_message("archive", jobs.StepReport([archived]))))
-    assert jobs.outcomes_from_message(message) == [archived]
+    message = json.loads(json.dumps(steps.outcome_message("archive", steps.StepReport([archived]))))
+    assert steps.outcomes_from_message(message) == [archived]
 
 
 def test_check_results_as_plain_dicts() -> None:

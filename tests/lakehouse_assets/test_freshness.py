@@ -7,7 +7,6 @@ import pytest
 from dagster import AssetCheckKey, AssetMaterialization, DagsterInstance, build_sensor_context
 
 from lakehouse_assets.alerts import AlertResource
-from lakehouse_assets.assets import raw_key
 from lakehouse_assets.freshness import (
     FRESHNESS_CHECK,
     delivery_hours,
@@ -15,6 +14,7 @@ from lakehouse_assets.freshness import (
     freshness_sensor,
     last_delivery,
 )
+from lakehouse_assets.keys import raw_key
 
 
 def test_the_expected_intervals_and_their_setting() -> None:

@@ -1,19 +1,20 @@
-"""The three runners: the same assets and checks, their Spark steps in-process, on "Glue", on "EMR Serverless".
+"""The three executions: the same assets and checks, their Spark steps in-process, on "Glue", on "EMR Serverless".
 
 No AWS here, so the services are local stand-ins in the manner of dagster-aws's own
 `LocalGlueMockClient` (its tests): moto's API (a moto server, the `s3_*` fixtures) answers every
 call, and the job a run starts is the real script, downloaded from (moto) S3 where `lakehouse
-deploy`'s packaging put it. A Glue job runs in this process, in a thread, on the shared Spark
-session; an EMR Serverless job runs as a subprocess with local Spark and the package zip on its
-path, as `spark.submit.pyFiles` would put it. Pipes context and messages cross moto S3 under
-`<root>/_dagster_pipes/`, as they would cross real S3.
+deploy`'s packaging put it. Pipes context and messages cross moto S3 under `<root>/_dagster_pipes/`,
+as they would cross real S3.
 
 - `LAKEHOUSE_EXECUTION` picks and configures the resource; the EMR Serverless path down to the exact
   `StartJobRun` request and a Pipes round trip (a stand-in entry point at the job's key that reports
   through the jobs' own Pipes code).
-- The whole graph on a small generated data set, once in-process on a folder and once through
-  `PipesGlueClient` and the real Glue scripts on moto S3: the same tables, the same materialization
-  metadata, the same check results, the counts the generator's manifest promises.
+- The whole `lakehouse_job` on a small generated data set, once in-process on a folder and once with
+  `LAKEHOUSE_EXECUTION=glue` on moto S3: Dagster in a process of its own (`dagster job execute`, the
+  multiprocess executor) with no `java` on its PATH and no `JAVA_HOME`, its Glue endpoint a proxy to
+  moto that also runs each started job's real script, in this process on the shared Spark session.
+  The same tables, the same materialization metadata, the same check results, the counts the
+  generator's manifest promises, every table registered in (moto) Glue.
 - End to end: one real ingest job process through `PipesEMRServerlessClient` (the packaged job runs).
 """
 
@@ -21,15 +22,20 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.server
 import json
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import threading
 import traceback
+import urllib.error
+import urllib.request
 import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,14 +44,13 @@ import boto3
 import pytest
 from dagster import (
     AssetKey,
-    AssetSelection,
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
     Definitions,
-    define_asset_job,
     in_process_executor,
 )
 from dagster_pipes import PipesContext
-from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import SparkSession
 
 from glue_scripts import stages
@@ -53,11 +58,22 @@ from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.generator import generate
 from glue_scripts.storage import PROCESSED, REJECTED, LocalStore, S3Store, Store
-from lakehouse_assets import runners
+from lakehouse_assets.analytics import analytics_assets
 from lakehouse_assets.assets import all_assets
-from lakehouse_assets.checks import all_checks
+from lakehouse_assets.catalog import glue_tables
 from lakehouse_assets.deploy import PACKAGE_KEY, job_scripts, package_glue_scripts
-from lakehouse_assets.resources import LakehouseResource
+from lakehouse_assets.execution import (
+    JOB_STEPS,
+    EmrServerlessExecution,
+    Execution,
+    GlueExecution,
+    LocalExecution,
+    execution_from_environment,
+)
+from lakehouse_assets.freshness import freshness_checks
+from lakehouse_assets.jobs import lakehouse_job
+from lakehouse_assets.maintenance import maintenance_assets
+from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
 from tests.spark_settings import spark_conf_for_tests, submit_args
 
 TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}
@@ -119,70 +135,94 @@ def start_script(
     return LocalRun(process, stdout, stderr)
 
 
-@dataclass
-class InProcessRun:
-    """A job run in a thread of this process: the deployed script's `main(argv)` on the shared Spark session."""
+class GlueJobRuns:
+    """What the Glue proxy runs: each started job's script, in a thread here, one at a time (one Glue "worker").
 
-    thread: threading.Thread
-    failure: str | None = None
-
-    def state(self) -> str:
-        """'ok' or 'failed', once the job is done: `get_job_run` answers when it has an end to report."""
-        self.thread.join(timeout=600)
-        assert not self.thread.is_alive(), "the job did not end within 10 minutes"
-        return "failed" if self.failure else "ok"
-
-
-class LocalGlue:
-    """moto's Glue API, plus the job run for real: the job's script with its default and run arguments.
-
-    The script is the one `lakehouse deploy` uploaded (downloaded from moto S3); it runs in this
-    process on the shared Spark session, with the repository's `glue_scripts` as the package (the
-    packaged zip on a job's path is proven by the EMR Serverless ingest test, a real subprocess).
+    The script is the one `lakehouse deploy` uploaded (downloaded from moto S3) with the job's default
+    and run arguments; it runs on the shared Spark session, with the repository's `glue_scripts` as
+    the package (the packaged zip on a job's path is proven by the EMR Serverless ingest test).
     """
 
-    def __init__(self, glue: Any, s3: Any, workdir: Path) -> None:
-        self.glue, self.s3, self.workdir = glue, s3, workdir
-        self.runs: dict[str, InProcessRun] = {}
+    def __init__(self, s3: Any, workdir: Path) -> None:
+        self.s3, self.workdir = s3, workdir
         self.started: list[dict[str, Any]] = []
+        self.threads: dict[str, threading.Thread] = {}
+        self.failures: dict[str, str] = {}
+        self.one_at_a_time = threading.Lock()
 
-    @property
-    def meta(self) -> Any:
-        return self.glue.meta
-
-    def start_job_run(self, JobName: str, Arguments: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
-        self.started.append({"JobName": JobName, "Arguments": dict(Arguments or {})})
-        job = self.glue.get_job(JobName=JobName)["Job"]
-        response = self.glue.start_job_run(JobName=JobName, Arguments=Arguments or {}, **kwargs)
-        arguments = {**job.get("DefaultArguments", {}), **(Arguments or {})}  # a run's arguments win, as on Glue
-        script = self.workdir / response["JobRunId"] / "script.py"
+    def start(self, job: dict[str, Any], run_id: str, arguments: dict[str, str]) -> None:
+        self.started.append({"JobName": job["Name"], "Arguments": arguments})
+        script = self.workdir / run_id / "script.py"
         script.parent.mkdir(parents=True)
         self.s3.download_file(*split_s3(job["Command"]["ScriptLocation"]), str(script))
-        argv = [str(script), "--JOB_NAME", JobName, "--JOB_RUN_ID", response["JobRunId"]]
-        argv += [item for pair in arguments.items() for item in pair]
-        run = InProcessRun(threading.Thread(target=lambda: None))
+        merged = {**job.get("DefaultArguments", {}), **arguments}  # a run's arguments win, as on Glue
+        argv = [str(script), "--JOB_NAME", job["Name"], "--JOB_RUN_ID", run_id]
+        argv += [item for pair in merged.items() for item in pair]
 
         def job_run() -> None:
-            PipesContext._instance = None  # the jobs open Pipes once per process: one "process" per run here
-            try:
-                runpy.run_path(str(script), run_name="glue_job")["main"](argv)
-            except BaseException as error:
-                run.failure = "".join(traceback.format_exception(error))[-4000:]
+            with self.one_at_a_time:
+                PipesContext._instance = None  # the jobs open Pipes once per process: one "process" per run here
+                try:
+                    runpy.run_path(str(script), run_name="glue_job")["main"](argv)
+                except BaseException as error:
+                    self.failures[run_id] = "".join(traceback.format_exception(error))[-4000:]
 
-        run.thread = threading.Thread(target=job_run, name=f"glue-{JobName}")
-        run.thread.start()
-        self.runs[response["JobRunId"]] = run
-        return response
+        self.threads[run_id] = threading.Thread(target=job_run, name=f"glue-{job['Name']}")
+        self.threads[run_id].start()
 
-    def get_job_run(self, JobName: str, RunId: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.glue.get_job_run(JobName=JobName, RunId=RunId)
-        run = self.runs[RunId]
-        if run.state() == "ok":
-            response["JobRun"]["JobRunState"] = "SUCCEEDED"
-        else:
-            response["JobRun"]["JobRunState"] = "FAILED"
-            response["JobRun"]["ErrorMessage"] = run.failure
-        return response
+    def state(self, run_id: str) -> tuple[str, str | None]:
+        """Glue's `JobRunState` (and error) after waiting a while: `GetJobRun` answers as the run ends."""
+        self.threads[run_id].join(timeout=20)
+        if self.threads[run_id].is_alive():
+            return "RUNNING", None
+        failure = self.failures.get(run_id)
+        return ("FAILED", failure) if failure else ("SUCCEEDED", None)
+
+
+class GlueProxy(http.server.ThreadingHTTPServer):
+    """An HTTP endpoint for Glue's JSON API: every request goes to moto; `StartJobRun` also starts the job."""
+
+    def __init__(self, moto_endpoint: str, glue: Any, runs: GlueJobRuns) -> None:
+        super().__init__(("127.0.0.1", 0), GlueProxyHandler)
+        self.moto_endpoint, self.glue, self.runs = moto_endpoint, glue, runs
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class GlueProxyHandler(http.server.BaseHTTPRequestHandler):
+    server: GlueProxy
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+        request = urllib.request.Request(self.server.moto_endpoint + self.path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request) as response:
+                status, reply, kind = response.status, response.read(), response.headers.get("Content-Type")
+        except urllib.error.HTTPError as error:
+            status, reply, kind = error.code, error.read(), error.headers.get("Content-Type")
+        action = self.headers.get("X-Amz-Target", "").removeprefix("AWSGlue.")
+        if status == 200 and action == "StartJobRun":
+            started = json.loads(body)
+            job = self.server.glue.get_job(JobName=started["JobName"])["Job"]
+            self.server.runs.start(job, json.loads(reply)["JobRunId"], started.get("Arguments", {}))
+        elif status == 200 and action == "GetJobRun":
+            answer = json.loads(reply)
+            state, error_message = self.server.runs.state(answer["JobRun"]["Id"])
+            answer["JobRun"]["JobRunState"] = state
+            if error_message:
+                answer["JobRun"]["ErrorMessage"] = error_message
+            reply = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind or "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
 
 
 class LocalEmrServerless:
@@ -246,12 +286,7 @@ class LocalEmrServerless:
 CLIENTS: dict[str, Any] = {}
 
 
-class StandInGlueExecution(runners.GlueExecution):
-    def glue_client(self) -> Any:
-        return CLIENTS["glue"]
-
-
-class StandInEmrServerlessExecution(runners.EmrServerlessExecution):
+class StandInEmrServerlessExecution(EmrServerlessExecution):
     def emr_client(self) -> Any:
         return CLIENTS["emr-serverless"]
 
@@ -271,7 +306,7 @@ def deploy_code(s3: Any, bucket: str, scripts: dict[str, bytes] | None = None) -
 def create_glue_jobs(glue: Any, artifacts: str, root: str) -> dict[str, str]:
     """The stack's Glue jobs as moto holds them: the contract's scripts and default arguments."""
     names = {}
-    for step in ("ingest", "process", "archive"):
+    for step in JOB_STEPS:
         name = f"{STACK}-{step}"
         glue.create_job(
             Name=name,
@@ -314,46 +349,39 @@ def land(store: Store, folder: Path) -> int:
     return landed
 
 
-def definitions(root: str, execution: runners.SparkExecution) -> Definitions:
-    """The lakehouse's own assets and checks (not the rest of the code location), with these resources."""
+def definitions(root: str, execution: Execution) -> Definitions:
+    """The lakehouse's loading job (not the sensors), with these resources, in this process."""
     return Definitions(
-        assets=all_assets,
-        asset_checks=all_checks,
-        jobs=[define_asset_job("everything", selection=AssetSelection.all())],
-        resources={
-            "lakehouse": LakehouseResource(root=root),
-            "pyspark": LazyPySparkResource(spark_config=spark_conf_for_tests()),
-            "execution": execution,
-        },
+        assets=[*all_assets, *analytics_assets, glue_tables, *maintenance_assets],
+        asset_checks=[freshness_checks],
+        jobs=[lakehouse_job],
+        resources={"lakehouse": LakehouseResource(root=root), "execution": execution, "catalog": GlueCatalogResource()},
         executor=in_process_executor,
     )
 
 
-def run_everything(defs: Definitions) -> Any:
-    result = defs.resolve_job_def("everything").execute_in_process(instance=DagsterInstance.ephemeral())
-    assert result.success
-    return result
-
-
-def materializations(result: Any) -> dict[str, dict[str, Any]]:
+def materializations(events: Iterable[DagsterEvent]) -> dict[str, dict[str, Any]]:
     found = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        if materialization.asset_key.path[0] != "landing":
-            found[materialization.asset_key.to_user_string()] = {
-                key: getattr(value, "value", value) for key, value in materialization.metadata.items()
-            }
+    for event in events:
+        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key.path[0] != "landing":
+                found[materialization.asset_key.to_user_string()] = {
+                    key: getattr(value, "value", value) for key, value in materialization.metadata.items()
+                }
     return found
 
 
-def check_evaluations(result: Any) -> dict[tuple[str, str], tuple[bool, str, dict[str, Any]]]:
+def check_evaluations(events: Iterable[DagsterEvent]) -> dict[tuple[str, str], tuple[bool, str, dict[str, Any]]]:
     return {
         (e.asset_key.to_user_string(), e.check_name): (
             e.passed,
             e.severity.value,
             {key: getattr(value, "value", value) for key, value in e.metadata.items()},
         )
-        for e in result.get_asset_check_evaluations()
+        for event in events
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        for e in [event.event_specific_data]
     }
 
 
@@ -374,14 +402,26 @@ def decode(value: str) -> Any:
 
 
 def test_the_environment_chooses_the_execution() -> None:
-    assert type(runners.execution_from_environment({})) is runners.SparkExecution
-    glue = runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "glue", "LAKEHOUSE_STACK": "prod"})
-    assert (glue.ingest_job, glue.process_job, glue.archive_job) == ("prod-ingest", "prod-process", "prod-archive")
-    glue = runners.execution_from_environment(
-        {"LAKEHOUSE_EXECUTION": "glue", "LAKEHOUSE_STACK": "prod", "LAKEHOUSE_GLUE_PROCESS_JOB": "big-process"}
+    assert type(execution_from_environment({})) is LocalExecution
+    glue = execution_from_environment({"LAKEHOUSE_EXECUTION": "glue", "LAKEHOUSE_STACK": "prod"})
+    assert isinstance(glue, GlueExecution)
+    assert glue.job_names == {step: f"prod-{step}" for step in JOB_STEPS}
+    assert JOB_STEPS == ("ingest", "process", "archive", "analytics", "catalog", "maintenance")
+    glue = execution_from_environment(
+        {
+            "LAKEHOUSE_EXECUTION": "glue",
+            "LAKEHOUSE_STACK": "prod",
+            "LAKEHOUSE_GLUE_PROCESS_JOB": "big-process",
+            "LAKEHOUSE_PIPES_POLL_SECONDS": "2",
+        }
     )
-    assert glue.process_job == "big-process"
-    emr = runners.execution_from_environment(
+    assert isinstance(glue, GlueExecution)
+    assert (glue.job_names["process"], glue.job_names["archive"], glue.pipes_poll_seconds) == (
+        "big-process",
+        "prod-archive",
+        2,
+    )
+    emr = execution_from_environment(
         {
             "LAKEHOUSE_EXECUTION": "emr_serverless",
             "LAKEHOUSE_EMR_APPLICATION_ID": "00abc",
@@ -389,20 +429,21 @@ def test_the_environment_chooses_the_execution() -> None:
             "LAKEHOUSE_ARTIFACTS_URI": "s3://artifacts/deploy/",
         }
     )
+    assert isinstance(emr, EmrServerlessExecution)
     assert (emr.application_id, emr.code_uri("glue_scripts/jobs/ingest.py")) == (
         "00abc",
         "s3://artifacts/deploy/glue_scripts/jobs/ingest.py",
     )
     with pytest.raises(ValueError, match="LAKEHOUSE_STACK"):
-        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "glue"})
+        execution_from_environment({"LAKEHOUSE_EXECUTION": "glue"})
     with pytest.raises(ValueError, match="LAKEHOUSE_EMR_APPLICATION_ID"):
-        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "emr_serverless"})
+        execution_from_environment({"LAKEHOUSE_EXECUTION": "emr_serverless"})
     with pytest.raises(ValueError, match="expected one of local, glue, emr_serverless"):
-        runners.execution_from_environment({"LAKEHOUSE_EXECUTION": "lambda"})
+        execution_from_environment({"LAKEHOUSE_EXECUTION": "lambda"})
 
 
 def test_a_remote_execution_needs_an_s3_root() -> None:
-    glue = runners.GlueExecution(ingest_job="i", process_job="p", archive_job="a")
+    glue = GlueExecution(job_names={step: step for step in JOB_STEPS})
     with pytest.raises(ValueError, match="needs an s3:// LAKEHOUSE_ROOT"):
         glue.pipes_transport(LakehouseResource(root="/tmp/lakehouse"))
 
@@ -411,7 +452,8 @@ def test_a_remote_execution_needs_an_s3_root() -> None:
 FAKE_INGEST = b"""
 import sys
 from glue_scripts import stages
-from glue_scripts.jobs import StepReport, dagster_pipes, job_arguments, publish
+from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish
+from glue_scripts.steps import StepReport
 
 args = job_arguments(["dataset", "run_id", "lakehouse_root"], {}, sys.argv)
 key = "landing/products/products.csv"
@@ -444,7 +486,7 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
     )
     defs = definitions(s3_root, execution)
     instance = DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("everything").execute_in_process(
+    result = defs.resolve_job_def("lakehouse_job").execute_in_process(
         instance=instance, asset_selection=[AssetKey(["raw", "products"])]
     )
     assert result.success
@@ -489,7 +531,7 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
     assert messages["key_prefix"].startswith(f"{prefix}/_dagster_pipes/messages/")
 
     # The round trip: what the entry point reported is the materialization, its outcome the file's event.
-    (materialization,) = [m for k, m in materializations(result).items()]
+    (materialization,) = [m for k, m in materializations(result.all_events).items()]
     assert materialization["rows_ingested"] == 3 and materialization["run"] == result.run_id
     assert set(materialization) == {"rows_ingested", "run", *EMR_RUN_METADATA}
     assert instance.get_dynamic_partitions("landed_files") == ["products/products.csv#d41d8"]
@@ -498,47 +540,92 @@ def test_emr_serverless_start_job_run_request_and_pipes_round_trip(
 # --- the whole graph, in-process and on Glue; a real job process on EMR Serverless ----------------
 
 
+def without_java(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` with no `java` on its PATH and no JAVA_HOME (nor Spark's own variables)."""
+    kept = {k: v for k, v in environment.items() if k not in ("JAVA_HOME", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")}
+    path = [d for d in environment.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "java").exists()]
+    kept["PATH"] = os.pathsep.join(path)
+    assert shutil.which("java", path=kept["PATH"]) is None
+    return kept
+
+
 @pytest.mark.e2e
-def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
-    s3_spark: SparkSession, s3_client: Any, s3_root: str, tmp_path: Path
+def test_on_glue_the_dagster_process_needs_no_jvm_and_ends_with_the_local_tables_and_checks(
+    s3_spark: SparkSession, s3_endpoint: str, s3_client: Any, s3_root: str, tmp_path: Path
 ) -> None:
     manifest = generate(tmp_path / "data", **TINY)
     expected = {name: d["expected"]["one_run"] for name, d in manifest["datasets"].items()}
 
-    # In-process, on a folder.
-    local_store = LocalStore(tmp_path / "local")
-    files = land(local_store, tmp_path / "data")
-    local = run_everything(definitions(local_store.root, runners.SparkExecution()))
-
-    # Through PipesGlueClient and the real scripts, on (moto) S3.
+    # LAKEHOUSE_EXECUTION=glue: Dagster in its own process without Java, the jobs run behind the Glue proxy.
     artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
     deploy_code(s3_client, artifacts)
-    glue = LocalGlue(boto3.client("glue"), s3_client, tmp_path / "glue")
-    CLIENTS["glue"] = glue
-    names = create_glue_jobs(glue.glue, artifacts, "s3://wrong-bucket/the-default-root")
+    glue = boto3.client("glue")
+    names = create_glue_jobs(glue, artifacts, "s3://wrong-bucket/the-default-root")
+    database = f"lakehouse_{uuid.uuid4().hex[:8]}"
     s3_store = S3Store(s3_root, s3_client)
-    assert land(s3_store, tmp_path / "data") == files
-    execution = StandInGlueExecution(
-        ingest_job=names["ingest"], process_job=names["process"], archive_job=names["archive"], pipes_poll_seconds=1
-    )
-    remote = run_everything(definitions(s3_root, execution))
+    files = land(s3_store, tmp_path / "data")
+    runs = GlueJobRuns(s3_client, tmp_path / "glue")
+    proxy = GlueProxy(s3_endpoint, glue, runs)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    environment = without_java(dict(os.environ)) | {
+        "DAGSTER_HOME": str(home),
+        "LAKEHOUSE_ROOT": s3_root,
+        "LAKEHOUSE_EXECUTION": "glue",
+        "LAKEHOUSE_STACK": STACK,
+        "LAKEHOUSE_CATALOG": "glue",
+        "LAKEHOUSE_GLUE_DATABASE": database,
+        "LAKEHOUSE_PIPES_POLL_SECONDS": "1",
+        "AWS_ENDPOINT_URL_GLUE": proxy.url,
+    }
+    command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "lakehouse_assets.definitions"]
+    log = tmp_path / "dagster.log"
+    with log.open("w") as output:
+        dagster = subprocess.Popen([*command, "-j", "lakehouse_job"], env=environment, stdout=output, stderr=output)
 
-    # The jobs ran as the contract says: one ingest and one process run per data set, parents first.
-    steps = [(run["JobName"], run["Arguments"].get("--dataset")) for run in glue.started]
-    assert steps[:3] == [(names["ingest"], name) for name in CONTRACTS]  # one step, data set by data set
+    # Meanwhile, in-process on a folder (the same shared Spark session; each side's steps wait on the other's).
+    local_store = LocalStore(tmp_path / "local")
+    assert land(local_store, tmp_path / "data") == files
+    local_run = definitions(local_store.root, LocalExecution()).resolve_job_def("lakehouse_job")
+    local = local_run.execute_in_process(instance=DagsterInstance.ephemeral())
+    assert local.success
+    try:
+        returncode = dagster.wait(timeout=900)
+    finally:
+        dagster.kill()
+        proxy.shutdown()
+    assert returncode == 0, log.read_text()[-3000:] + "\n".join(runs.failures.values())
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        entries = [entry for entry in instance.all_logs(run.run_id) if entry.dagster_event]
+    events = [entry.dagster_event for entry in entries]
+    # The multiprocess executor: each step in a process of its own.
+    step_processes = {e.pid for e in events if e.event_type == DagsterEventType.STEP_START}
+    assert len(step_processes) == len([e for e in events if e.event_type == DagsterEventType.STEP_START]) == 8
+
+    # The jobs ran as the contract says: ingest data set by data set, parents before children, archive last.
+    steps = [
+        (run["JobName"], run["Arguments"].get("--dataset") or run["Arguments"].get("--table")) for run in runs.started
+    ]
+    assert steps[:3] == [(names["ingest"], name) for name in CONTRACTS]
     assert sorted(steps[3:5]) == [(names["process"], "orders"), (names["process"], "products")]
-    assert steps[5:] == [(names["process"], "order_items"), (names["archive"], None)]
-    assert all(run["Arguments"]["--run_id"] == remote.run_id for run in glue.started)
-    assert all(run["Arguments"]["--lakehouse_root"] == s3_root for run in glue.started)  # Dagster's root wins
+    assert steps[5] == (names["process"], "order_items")
+    assert sorted(steps[6:8]) == [(names["analytics"], "daily_sales"), (names["analytics"], "top_products")]
+    assert steps[8:] == [(names["catalog"], None), (names["archive"], None)]
+    assert {started["Arguments"]["--run_id"] for started in runs.started} == {run.run_id}
+    assert all(run["Arguments"]["--lakehouse_root"] == s3_root for run in runs.started)  # Dagster's root wins
 
     # The same tables, row for row (lineage included; only who and when differ).
     for zone in (PROCESSED, REJECTED):
         assert table_rows(s3_spark, s3_store, zone) == table_rows(s3_spark, local_store, zone), zone
 
     # The same materializations: the job's metadata has the local keys and values, plus where it ran.
-    local_meta, remote_meta = materializations(local), materializations(remote)
+    local_meta, remote_meta = materializations(local.all_events), materializations(events)
     assert set(local_meta) == set(remote_meta)
     for key, metadata in local_meta.items():
+        if key == "catalog/glue_tables":
+            continue  # registered on "AWS", only recorded locally: below
         assert set(remote_meta[key]) == set(metadata) | GLUE_RUN_METADATA, key
         differs = {"preview"}  # its rows carry run ids and times
         assert {k: v for k, v in remote_meta[key].items() if k in metadata and k not in differs} == {
@@ -546,8 +633,8 @@ def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
         }, key
 
     # The same check results, every declared one, passed or not, with the same figures.
-    local_checks, remote_checks = check_evaluations(local), check_evaluations(remote)
-    assert len(local_checks) == 17 and set(remote_checks) == set(local_checks)
+    local_checks, remote_checks = check_evaluations(local.all_events), check_evaluations(events)
+    assert len(local_checks) == 19 and set(remote_checks) == set(local_checks)
     for key, (passed, severity, metadata) in local_checks.items():
         remote_passed, remote_severity, remote_metadata = remote_checks[key]
         assert (remote_passed, remote_severity) == (passed, severity), key
@@ -565,6 +652,13 @@ def test_glue_runner_ends_with_the_same_tables_and_check_results_as_local(
             assert figures[f"rejected_{reason}"] == count, (name, reason)
     assert remote_meta["archived/landed_files"]["files_archived"] == files
     assert s3_store.list("landing") == [] and len(s3_store.list("archived")) == files
+    # Every table in (moto) Glue's database, as the local run recorded it would register them.
+    registered = remote_meta["catalog/glue_tables"]
+    assert (
+        sorted(registered["tables_created"])
+        == local_meta["catalog/glue_tables"]["tables"]
+        == sorted(t["Name"] for t in glue.get_tables(DatabaseName=database)["TableList"])
+    )
     # The Pipes messages crossed S3 under the root.
     pipes_keys = [o.key for o in s3_store.list("_dagster_pipes")]
     assert any(key.startswith("_dagster_pipes/messages/") for key in pipes_keys)
@@ -590,11 +684,11 @@ def test_emr_serverless_runner_runs_the_real_ingest_job(
     instance = DagsterInstance.ephemeral()
     result = (
         definitions(s3_root, execution)
-        .resolve_job_def("everything")
+        .resolve_job_def("lakehouse_job")
         .execute_in_process(instance=instance, asset_selection=[AssetKey(["raw", "products"])])
     )
     assert result.success
-    metadata = materializations(result)["raw/products"]
+    metadata = materializations(result.all_events)["raw/products"]
     assert (metadata["files_ingested"], metadata["rows_ingested"]) == (1, 1)
     version = store.list("landing/products")[0].version_id
     assert instance.get_dynamic_partitions("landed_files") == [version.removeprefix("landing/")]
