@@ -165,7 +165,30 @@ def dispatch(args: argparse.Namespace) -> int:
         return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
     if args.command == "deploy":
         return deploy(args.stack, args.bucket, args.region, args.dagster_image, args.dagster_parameter)
+    from lakehouse_assets.execution import LOCAL, execution_name
+
+    if execution_name() != LOCAL:
+        return athena_query(args.sql, args.limit)
     return query(args.sql, args.limit)
+
+
+def athena_query(sql: str, limit: int) -> int:
+    """AWS mode (`LAKEHOUSE_EXECUTION=glue|emr_serverless`): the query goes to Athena (`athena_query`)."""
+    from lakehouse_assets.athena_query import AthenaQueryError, athena_rows
+
+    try:
+        columns, rows = athena_rows(sql, limit)
+    except AthenaQueryError as error:
+        raise UserError(str(error)) from error
+    print_rows(columns, rows, limit)
+    return 0
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], limit: int) -> None:
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join("" if value is None else str(value) for value in row))
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{', limited' if len(rows) == limit else ''})")
 
 
 def user_error(error: Exception, command: str) -> str | None:
@@ -501,10 +524,7 @@ def query(sql: str, limit: int) -> int:
         rows = frame.limit(limit).collect()
     except AnalysisException as error:  # ParseException is one too
         raise UserError(query_problem(error, views)) from error
-    print(" | ".join(frame.columns))
-    for row in rows:
-        print(" | ".join("" if value is None else str(value) for value in row))
-    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''}{', limited' if len(rows) == limit else ''})")
+    print_rows(frame.columns, rows, limit)
     return 0
 
 

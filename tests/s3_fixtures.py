@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
@@ -146,3 +147,21 @@ def secret_leaks(paths: Sequence[Path], s3_root: str | None = None, more: Sequen
                 data = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 found += [f"s3://{bucket}/{item['Key']}: {s}" for s in secrets if s.encode() in data]
     return found
+
+
+def queue_athena_results(endpoint: str, rows: list[list[str]]) -> None:
+    """moto's API for canned Athena results: the next query execution gets these rows."""
+    response = requests.post(
+        f"{endpoint}/moto-api/static/athena/query-results",
+        json={
+            "region": "us-east-1",
+            "results": [
+                {
+                    "rows": [{"Data": [{"VarCharValue": value} for value in row]} for row in rows],
+                    "column_info": [{"Name": name, "Type": "varchar"} for name in rows[0]],
+                }
+            ],
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201

@@ -21,7 +21,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from dagster import materialize
 from dagster_aws.athena import AthenaClientResource
 from pyspark.sql import SparkSession
@@ -50,6 +49,7 @@ from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.delta_tables import ensure_table
 from glue_scripts.stages import processed_schema
 from glue_scripts.storage import LocalStore
+from tests.s3_fixtures import queue_athena_results
 
 PARAMETERS = {
     "table_type": "DELTA",
@@ -326,24 +326,6 @@ def test_the_catalog_asset_records_locally_and_registers_with_glue(
 
 # ---------------------------------------------------------------------------------------------
 # Athena, through dagster-aws's resource
-
-
-def queue_athena_results(endpoint: str, rows: list[list[str]]) -> None:
-    """moto's API for canned Athena results: the next query execution gets these rows."""
-    response = requests.post(
-        f"{endpoint}/moto-api/static/athena/query-results",
-        json={
-            "region": "us-east-1",
-            "results": [
-                {
-                    "rows": [{"Data": [{"VarCharValue": value} for value in row]} for row in rows],
-                    "column_info": [{"Name": name, "Type": "varchar"} for name in rows[0]],
-                }
-            ],
-        },
-        timeout=10,
-    )
-    assert response.status_code == 201
 
 
 def test_query_daily_sales_through_dagster_aws_athena_resource(
