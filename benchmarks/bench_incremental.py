@@ -45,9 +45,9 @@ from pyspark.sql import SparkSession
 from glue_scripts import ledger, quality
 from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.delta_tables import read_table
-from glue_scripts.generator import generate
 from glue_scripts.stages import ingest_landing, process_batch, table_path
 from glue_scripts.storage import LocalStore
+from lakehouse_assets.generator import generate
 from lakehouse_assets.spark_config import local_spark_session
 
 SIZES = (1, 10)

@@ -332,9 +332,9 @@ def landing_plan(source: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, 
 
 
 def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, start_date: str) -> int:
-    """Write a synthetic data set (glue_scripts.generator) and print its rows per data set."""
-    from glue_scripts.generator import generate as write_data_set
-    from glue_scripts.generator import rows_written
+    """Write a synthetic data set (lakehouse_assets.generator) and print its rows per data set."""
+    from lakehouse_assets.generator import generate as write_data_set
+    from lakehouse_assets.generator import rows_written
 
     manifest = write_data_set(out, scale, days, dirty_share, seed, start_date)
     print(f"{'dataset':<12} {'files':>6} {'rows':>12} {'clean':>12} {'dirty':>10}")

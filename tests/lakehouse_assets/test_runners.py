@@ -56,7 +56,6 @@ from pyspark.sql import SparkSession
 from glue_scripts import stages
 from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import read_table
-from glue_scripts.generator import generate
 from glue_scripts.storage import PROCESSED, REJECTED, LocalStore, S3Store, Store
 from lakehouse_assets.analytics import analytics_assets
 from lakehouse_assets.assets import all_assets
@@ -71,6 +70,7 @@ from lakehouse_assets.execution import (
     execution_from_environment,
 )
 from lakehouse_assets.freshness import freshness_checks
+from lakehouse_assets.generator import generate
 from lakehouse_assets.jobs import lakehouse_job
 from lakehouse_assets.maintenance import maintenance_assets
 from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource

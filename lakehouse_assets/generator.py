@@ -126,7 +126,7 @@ ITEM_COLUMNS = (
 )
 for _contract, _columns in ((PRODUCTS, PRODUCT_COLUMNS), (ORDERS, ORDER_COLUMNS), (ORDER_ITEMS, ITEM_COLUMNS)):
     if tuple(_contract.column_names) != _columns:
-        raise RuntimeError(f"contracts.{_contract.name} changed its columns: update glue_scripts/generator.py")
+        raise RuntimeError(f"contracts.{_contract.name} changed its columns: update lakehouse_assets/generator.py")
 
 
 @dataclass(frozen=True)
@@ -559,7 +559,7 @@ def build_manifest(
             "expected": {"one_run": expected_counts(clean, one_run), "run_per_day": expected_counts(clean, by_kind)},
         }
     return {
-        "generator": "glue_scripts.generator",
+        "generator": "lakehouse_assets.generator",
         "parameters": {
             "scale": scale,
             "days": days,

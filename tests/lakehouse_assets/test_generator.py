@@ -22,7 +22,10 @@ from pyspark.sql import functions as F
 
 from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
-from glue_scripts.generator import (
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
+from glue_scripts.storage import LocalStore
+from lakehouse_assets import cli
+from lakehouse_assets.generator import (
     DUPLICATE,
     STALE,
     Shape,
@@ -30,9 +33,6 @@ from glue_scripts.generator import (
     generate,
     one_run_reason,
 )
-from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
-from glue_scripts.storage import LocalStore
-from lakehouse_assets import cli
 from tests.conftest import LAB_DATA
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
