@@ -28,6 +28,9 @@ against moto. What it does, in order:
    (`infra/cloudformation/dagster-ecs.yaml`: ECS services, the run task definition, RDS) is created or
    updated the same way, its lakehouse parameters taken from the lakehouse stack's outputs and the
    rest (VpcId, PrivateSubnetIds, UiAllowedCidr on the first deploy) from `dagster_parameters`.
+   The lakehouse stack then gets `MaintenanceSchedule=""`: Dagster's automation runs the table
+   maintenance there, so the stack's own nightly schedule of the maintenance job is left out (kept
+   out by later deploys without an image too, as any value set earlier; `parameters` overrides it).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
 DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
 DAGSTER_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
 DAGSTER_STACK_SUFFIX = "-dagster"
+# The lakehouse stack's schedule of its maintenance job; empty (no schedule) where Dagster maintains the tables.
+MAINTENANCE_SCHEDULE = "MaintenanceSchedule"
 # The lakehouse stack's outputs the Dagster stack's parameters come from.
 DAGSTER_INPUTS = (
     "LakehouseRoot",
@@ -324,6 +329,8 @@ def deploy(
         "ArtifactsKeyPrefix": prefix,
         "StateMachineDefinitionKey": state_machine_key,
         **delta_parameters(region),
+        # With the Dagster stack, its automation maintains the tables: no second run from the stack's schedule.
+        **({MAINTENANCE_SCHEDULE: ""} if dagster_image else {}),
         **(parameters or {}),
     }
 

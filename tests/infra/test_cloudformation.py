@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +212,8 @@ def test_the_state_machine_role_touches_only_landing_archived_and_manifests(temp
     reads = [sub_text(r) for r in statements["ReadLandedFilesAndManifests"]["Resource"]]
     assert [r.rsplit("}/", 1)[1] for r in reads] == ["landing/*", "audit/archive_manifests/*"]
     jobs = {sub_text(r).rsplit("/", 1)[1] for r in statements["RunTheGlueJobs"]["Resource"]}
-    assert jobs == {"${IngestJob}", "${ProcessJob}", "${CatalogJob}"}  # the archive job is not the pipeline's
+    # The archive and maintenance jobs are not the pipeline's (it archives natively; maintenance is scheduled).
+    assert jobs == {"${IngestJob}", "${ProcessJob}", "${AnalyticsJob}", "${CatalogJob}"}
     assert statements["SeeItsOwnQueue"]["Action"] == "states:ListExecutions"
     assert sub_text(statements["SeeItsOwnQueue"]["Resource"]).endswith(":stateMachine:${AWS::StackName}-pipeline")
 
@@ -240,7 +242,7 @@ def test_bucket_is_encrypted_private_versioned_tls_only_and_sends_events(templat
 
 def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: dict[str, Any]) -> None:
     jobs = resources(template, "AWS::Glue::Job")
-    assert set(jobs) == {"IngestJob", "ProcessJob", "ArchiveJob", "CatalogJob"}
+    assert set(jobs) == {"IngestJob", "ProcessJob", "ArchiveJob", "AnalyticsJob", "CatalogJob", "MaintenanceJob"}
     for name, job in jobs.items():
         properties = job["Properties"]
         stage = name.removesuffix("Job").lower()
@@ -259,10 +261,69 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
         assert sub_text(arguments["--extra-py-files"]).endswith("glue_scripts/lakehouse_glue.zip")
         assert sub_text(arguments["--lakehouse_root"]) == "s3://${LakehouseBucket}/${LakehousePrefix}"
         assert arguments["--job-bookmark-option"] == "job-bookmark-disable"  # the ledger tracks files
-        assert properties["Timeout"] <= 120 and properties["MaxRetries"] == 0
-    # One run per data set at once for the staged jobs; the single-table jobs one at a time.
-    assert jobs["IngestJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == 3
-    assert jobs["CatalogJob"]["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+        assert properties["MaxRetries"] == 0
+        assert sub_text(properties["Name"]) == f"${{AWS::StackName}}-{stage}"  # what the Dagster side expects
+        # The same default arguments for every job: the contract in infra/README.md.
+        assert arguments == jobs["IngestJob"]["Properties"]["DefaultArguments"], name
+        assert job["Metadata"] == jobs["IngestJob"]["Metadata"], name
+    # Each step's job as the Dagster side names it (`<stack>-<step>`, lakehouse_assets/execution).
+    assert {name.removesuffix("Job").lower() for name in jobs} == set(job_steps())
+    timeouts = {name: job["Properties"]["Timeout"] for name, job in jobs.items()}
+    # Maintenance (OPTIMIZE and VACUUM of every table) may take longer than any batch step.
+    assert max(t for name, t in timeouts.items() if name != "MaintenanceJob") <= 120 < timeouts["MaintenanceJob"]
+    # One run per data set at once for the staged jobs and maintenance (Dagster runs one per data set),
+    # one per table for analytics; catalog and archive one at a time.
+    concurrency = {name: job["Properties"]["ExecutionProperty"]["MaxConcurrentRuns"] for name, job in jobs.items()}
+    assert concurrency == {
+        "IngestJob": 3,
+        "ProcessJob": 3,
+        "ArchiveJob": 1,
+        "AnalyticsJob": 2,
+        "CatalogJob": 1,
+        "MaintenanceJob": 3,
+    }
+    for name in jobs:
+        assert template["Outputs"][f"{name}Name"]["Value"] == {"Ref": name}
+
+
+def job_steps() -> tuple[str, ...]:
+    """`JOB_STEPS` of lakehouse_assets/execution/remote.py, read from its source (no Dagster import here)."""
+    source = (REPO / "lakehouse_assets" / "execution" / "remote.py").read_text()
+    (steps,) = re.findall(r"^JOB_STEPS = \(([^)]*)\)", source, re.MULTILINE)
+    return tuple(re.findall(r'"(\w+)"', steps))
+
+
+def test_the_maintenance_job_runs_nightly_on_its_own_unless_the_schedule_is_empty(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["MaintenanceSchedule"]
+    assert parameter["Type"] == "String"
+    assert parameter["Default"] == "cron(0 3 * * ? *)"
+    for allowed in ("", parameter["Default"], "cron(30 1 ? * SUN *)"):
+        assert re.fullmatch(parameter["AllowedPattern"], allowed), allowed
+    for refused in ("rate(1 day)", "0 3 * * *", "cron(0 3 * * ? *) "):
+        assert not re.fullmatch(parameter["AllowedPattern"], refused), refused
+    # Where Dagster runs maintenance (its ECS stack), the schedule is to be empty: said where it is set.
+    assert "Dagster" in parameter["Description"] and "empty" in parameter["Description"]
+    assert template["Conditions"]["HasMaintenanceSchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MaintenanceSchedule"}, ""]}]
+    }
+    (name,) = resources(template, "AWS::Glue::Trigger")
+    trigger = template["Resources"][name]
+    assert trigger["Condition"] == "HasMaintenanceSchedule"
+    properties = trigger["Properties"]
+    assert sub_text(properties["Name"]) == "${AWS::StackName}-maintenance-schedule"
+    assert properties["Type"] == "SCHEDULED"
+    assert properties["Schedule"] == {"Ref": "MaintenanceSchedule"}
+    assert properties["StartOnCreation"] is True
+    # Every data set (the job's default --datasets), under a fixed run id.
+    assert properties["Actions"] == [
+        {"JobName": {"Ref": "MaintenanceJob"}, "Arguments": {"--run_id": "nightly-maintenance"}}
+    ]
+    # The same hour as Dagster's automation (lakehouse_assets/maintenance.py), in Glue's cron form.
+    (dagster_cron,) = re.findall(
+        r'^MAINTENANCE_CRON = "([^"]+)"', (REPO / "lakehouse_assets" / "maintenance.py").read_text(), re.MULTILINE
+    )
+    minute, hour, *_ = dagster_cron.split()
+    assert parameter["Default"] == f"cron({minute} {hour} * * ? *)"
 
 
 def test_the_delta_log_table_is_on_demand_with_delta_s_key_schema_and_ttl(template: dict[str, Any]) -> None:
@@ -332,6 +393,33 @@ def test_state_machine_substitutions_are_exactly_the_definitions_names(template:
     assert machine["DefinitionS3Location"]["Key"] == {"Fn::Sub": "${ArtifactsKeyPrefix}${StateMachineDefinitionKey}"}
     assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-pipeline"}
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def glue_tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        if state["Type"] == "Task" and "glue:startJobRun" in state["Resource"]:
+            yield name, state
+        for branch in state.get("Branches", []):
+            yield from glue_tasks(branch["States"])
+
+
+def test_the_state_machine_may_run_every_job_its_definition_starts_within_the_job_s_timeout(
+    template: dict[str, Any],
+) -> None:
+    substitutions = template["Resources"]["StateMachine"]["Properties"]["DefinitionSubstitutions"]
+    tasks = dict(glue_tasks(json.loads(ASL.read_text())["States"]))
+    started: set[str] = set()
+    for name, task in tasks.items():
+        (substitution,) = re.fullmatch(r"\$\{(\w+)\}", task["Parameters"]["JobName"]).groups()
+        job = substitutions[substitution]["Ref"]
+        started.add(job)
+        # A task waits just past the job's own timeout (5 minutes more), so the job's timeout is the one reported.
+        assert task["TimeoutSeconds"] == template["Resources"][job]["Properties"]["Timeout"] * 60 + 300, name
+    assert started == {"IngestJob", "ProcessJob", "AnalyticsJob", "CatalogJob"}
+    (statement,) = [s for owner, s in allow_statements(template) if s.get("Sid") == "RunTheGlueJobs"]
+    assert {sub_text(arn).rsplit("/${", 1)[1].rstrip("}") for arn in statement["Resource"]} == started
+    # startJobRun.sync starts the run, polls it, and stops it when the execution is stopped or times out.
+    assert statement["Action"] == ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"]
 
 
 def test_eventbridge_starts_the_pipeline_on_object_created_under_landing(template: dict[str, Any]) -> None:

@@ -40,6 +40,9 @@ from lakehouse_assets.deploy import (
 )
 from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
 
+# The lakehouse template's default MaintenanceSchedule (the maintenance job's nightly schedule).
+NIGHTLY = "cron(0 3 * * ? *)"
+
 
 @pytest.fixture(autouse=True)
 def quiet_moto_cloudformation() -> Iterator[None]:
@@ -113,6 +116,8 @@ def test_deploy_uploads_the_package_and_definition_then_creates_the_stack(names:
     assert parameters["ArtifactsKeyPrefix"] == ""
     assert parameters["StateMachineDefinitionKey"] == key
     assert parameters["AlertEmail"] == "ops@example.com"
+    # No Dagster stack: the stack's own nightly maintenance schedule stays on.
+    assert parameters["MaintenanceSchedule"] == NIGHTLY
     table = f"{names['stack']}-delta-log"
     assert parameters["DeltaLogTableName"] == table
     assert parameters["GlueSparkConf"] == (
@@ -240,7 +245,8 @@ def test_lakehouse_deploy_without_a_region_says_so(
 
 # A lakehouse stack that moto creates whole, with the outputs the Dagster stack's parameters come from.
 LAKEHOUSE_WITH_OUTPUTS = (
-    MINIMAL_TEMPLATE
+    # The lakehouse template's maintenance schedule, which deploy empties when it deploys the Dagster stack.
+    MINIMAL_TEMPLATE.replace("Resources:", f"  MaintenanceSchedule: {{Type: String, Default: '{NIGHTLY}'}}\nResources:")
     + """
 Outputs:
   LakehouseRoot: {Value: s3://acme-lakehouse-data/lakehouse}
@@ -319,6 +325,8 @@ def test_the_dagster_stack_gets_the_lakehouse_outputs_and_keeps_its_network(
     assert {key: parameters[key] for key in expected if key != "PrivateSubnetIds"} == {
         key: value for key, value in expected.items() if key != "PrivateSubnetIds"
     }
+    # Dagster's automation maintains the tables: the lakehouse stack's own schedule is off.
+    assert stack_parameters(names["stack"])["MaintenanceSchedule"] == ""
 
     # A new image, the network not given again: kept from the first deploy.
     second = run_deploy(names, template=lakehouse, dagster_image=IMAGE.format(tag="b2"), dagster_template=template)
@@ -329,6 +337,13 @@ def test_the_dagster_stack_gets_the_lakehouse_outputs_and_keeps_its_network(
         **{key: value for key, value in expected.items() if key != "PrivateSubnetIds"},
         "ImageUri": IMAGE.format(tag="b2"),
     }
+    assert stack_parameters(names["stack"])["MaintenanceSchedule"] == ""
+
+    # A later deploy of the lakehouse stack alone keeps the schedule off, unless it is given again.
+    assert run_deploy(names, template=lakehouse, artifacts_prefix="releases/2").action == "updated"
+    assert stack_parameters(names["stack"])["MaintenanceSchedule"] == ""
+    run_deploy(names, template=lakehouse, parameters={"MaintenanceSchedule": NIGHTLY})
+    assert stack_parameters(names["stack"])["MaintenanceSchedule"] == NIGHTLY
 
 
 def test_without_an_image_no_dagster_stack(names: dict[str, str], tmp_path: Path) -> None:
@@ -338,6 +353,7 @@ def test_without_an_image_no_dagster_stack(names: dict[str, str], tmp_path: Path
     assert result.dagster is None
     stacks = boto3.client("cloudformation").describe_stacks()["Stacks"]
     assert f"{names['stack']}-dagster" not in {s["StackName"] for s in stacks}
+    assert stack_parameters(names["stack"])["MaintenanceSchedule"] == NIGHTLY  # nothing else maintains the tables
 
 
 def test_a_stack_without_the_lakehouse_outputs_is_refused(names: dict[str, str], tmp_path: Path) -> None:

@@ -97,6 +97,13 @@ REQUIRED_PER_TYPE = {
         "glue:TagResource",
         "iam:PassRole",
     },
+    "AWS::Glue::Trigger": {
+        "glue:CreateTrigger",
+        "glue:GetTrigger",
+        "glue:UpdateTrigger",
+        "glue:DeleteTrigger",
+        "glue:TagResource",
+    },
     "AWS::EMRServerless::Application": {
         "emr-serverless:CreateApplication",
         "emr-serverless:GetApplication",
@@ -557,6 +564,7 @@ def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], l
 
     name_properties = {
         "AWS::Glue::Job": "Name",
+        "AWS::Glue::Trigger": "Name",
         "AWS::Athena::WorkGroup": "Name",
         "AWS::SNS::Topic": "TopicName",
         "AWS::Logs::LogGroup": "LogGroupName",
@@ -567,7 +575,7 @@ def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], l
         for kind, prop in name_properties.items()
         for resource in resources(lakehouse, kind).values()
     ]
-    assert len(named) == 8
+    assert len(named) == 11  # 6 jobs, the maintenance trigger, workgroup, topic, log group, state machine
     assert [name for name in named if not covered(name)] == []
     # CloudFormation names the roles and the rule <stack>-<logical id>-<suffix>.
     for kind in ("AWS::IAM::Role", "AWS::Events::Rule"):

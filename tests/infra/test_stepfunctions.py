@@ -77,7 +77,13 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "lakehouse-sfn-test"
 PREFIX = "lakehouse/"
-JOBS = {"IngestJobName": "lh-ingest", "ProcessJobName": "lh-process", "CatalogJobName": "lh-catalog"}
+JOBS = {
+    "IngestJobName": "lh-ingest",
+    "ProcessJobName": "lh-process",
+    "AnalyticsJobName": "lh-analytics",
+    "CatalogJobName": "lh-catalog",
+}
+ANALYTICS_TABLES = ("daily_sales", "top_products")
 SUBSTITUTIONS = {
     "LakehouseBucket": BUCKET,
     "LandingPrefix": f"{PREFIX}landing/",
@@ -171,6 +177,8 @@ def test_every_task_has_a_timeout_and_glue_tasks_retry_transient_errors() -> Non
         "ProcessOrders",
         "IngestOrderItems",
         "ProcessOrderItems",
+        "AnalyticsDailySales",
+        "AnalyticsTopProducts",
         "RegisterCatalog",
     }
     for state in glue.values():
@@ -180,6 +188,49 @@ def test_every_task_has_a_timeout_and_glue_tasks_retry_transient_errors() -> Non
         assert retrier["BackoffRate"] > 1 and retrier["MaxDelaySeconds"] <= 600
     archive = {name for name, state in tasks.items() if "aws-sdk:s3:" in state["Resource"]}
     assert archive == {"ListLanding", "ReadManifest", "CopyToArchive", "DeleteFromLanding"}
+
+
+def main_path(states: dict[str, Any], start: str) -> list[str]:
+    """The states from `start` on, following each state's Next (a Parallel counts as one state)."""
+    path = [start]
+    while "Next" in states[path[-1]]:
+        path.append(states[path[-1]]["Next"])
+    return path
+
+
+def test_analytics_after_processed_catalog_after_analytics_archive_last() -> None:
+    states = json.loads(ASL_PATH.read_text())["States"]
+    assert main_path(states, "Parents") == [
+        "Parents",  # products and orders, each ingest then process
+        "IngestOrderItems",
+        "ProcessOrderItems",
+        "Analytics",
+        "RegisterCatalog",
+        "Archive",
+        "Succeeded",
+    ]
+    # Every step after the processed tables catches its failure: alert, then fail, nothing archived.
+    for name in ("Parents", "IngestOrderItems", "ProcessOrderItems", "Analytics", "RegisterCatalog", "Archive"):
+        (catch,) = states[name]["Catch"]
+        assert (catch["ErrorEquals"], catch["Next"]) == (["States.ALL"], "NotifyFailure"), name
+
+    analytics = states["Analytics"]
+    assert analytics["Type"] == "Parallel"
+    assert analytics["ResultPath"] == "$.runs.analytics"
+    tables = []
+    for branch in analytics["Branches"]:
+        (task,) = branch["States"].values()
+        assert task["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
+        assert task["Parameters"]["JobName"] == "${AnalyticsJobName}"
+        arguments = task["Parameters"]["Arguments"]
+        assert set(arguments) == {"--table", "--run_id.$"}
+        assert arguments["--run_id.$"] == "$$.Execution.Name"
+        tables.append(arguments["--table"])
+        # The same waiting and retrying as every other Glue task.
+        assert task["ResultSelector"] == states["RegisterCatalog"]["ResultSelector"]
+        assert task["Retry"] == states["RegisterCatalog"]["Retry"]
+        assert task["End"] is True
+    assert tables == list(ANALYTICS_TABLES)
 
 
 # --- execution in moto's interpreter -------------------------------------------------------------
@@ -197,7 +248,7 @@ class FakeGlue:
     """What the Glue jobs do in these tests (moto's job runs do nothing by themselves)."""
 
     runs: list[JobRun] = field(default_factory=list)
-    fail: set[tuple[str, str | None]] = field(default_factory=set)  # (job, dataset) whose run ends FAILED
+    fail: set[tuple[str, str | None]] = field(default_factory=set)  # (job, dataset or table): run ends FAILED
     refuse: dict[tuple[str, str | None], int] = field(default_factory=dict)  # ConcurrentRunsExceeded n times
     hold: set[tuple[str, str | None]] = field(default_factory=set)  # runs stay RUNNING until released
     held: list[Any] = field(default_factory=list)
@@ -206,7 +257,7 @@ class FakeGlue:
 
     def start(self, job: Any, arguments: dict[str, str] | None, original: Callable[..., str], **kwargs: Any) -> str:
         arguments = dict(arguments or {})
-        key = (job.name, arguments.get("--dataset"))
+        key = (job.name, subject(arguments))
         with self.lock:
             if self.refuse.get(key, 0) > 0:
                 self.refuse[key] -= 1
@@ -233,7 +284,12 @@ class FakeGlue:
         self.held.clear()
 
     def calls(self) -> list[tuple[str, str | None]]:
-        return [(run.job, run.arguments.get("--dataset")) for run in self.runs]
+        return [(run.job, subject(run.arguments)) for run in self.runs]
+
+
+def subject(arguments: dict[str, str]) -> str | None:
+    """What a run works on: its data set (ingest, process) or its table (analytics); None for the catalog."""
+    return arguments.get("--dataset", arguments.get("--table"))
 
 
 def write_manifest(arguments: dict[str, str]) -> None:
@@ -460,11 +516,10 @@ def test_success_runs_the_jobs_in_order_and_archives_exactly_the_manifest_files(
     )
     for dataset in ("products", "orders"):
         assert calls.index((JOBS["IngestJobName"], dataset)) < calls.index((JOBS["ProcessJobName"], dataset))
-    assert calls[4:] == [
-        (JOBS["IngestJobName"], "order_items"),
-        (JOBS["ProcessJobName"], "order_items"),
-        (JOBS["CatalogJobName"], None),
-    ]
+    assert calls[4:6] == [(JOBS["IngestJobName"], "order_items"), (JOBS["ProcessJobName"], "order_items")]
+    # Both analytics tables once every processed table is written, then the catalog registers them all.
+    assert sorted(calls[6:8]) == [(JOBS["AnalyticsJobName"], table) for table in ANALYTICS_TABLES]
+    assert calls[8:] == [(JOBS["CatalogJobName"], None)]
     assert all(run.arguments["--run_id"] == name for run in glue.runs)
     manifests = {run.arguments["--archive_manifest_key"] for run in glue.runs if run.job == JOBS["ProcessJobName"]}
     assert manifests == {f"{PREFIX}audit/archive_manifests/{name}/{d}.json" for d in LANDED}
@@ -481,7 +536,18 @@ def test_success_runs_the_jobs_in_order_and_archives_exactly_the_manifest_files(
     products, orders = output["parents"]
     assert products["process"]["JobRunState"] == orders["ingest"]["JobRunState"] == "SUCCEEDED"
     assert output["catalog"]["JobRunState"] == "SUCCEEDED"
-    assert "Superseded" not in entered_states(execution) and "NotifyFailure" not in entered_states(execution)
+    daily_sales, top_products = output["analytics"]
+    assert daily_sales["JobRunState"] == top_products["JobRunState"] == "SUCCEEDED"
+    analytics_runs = {run.arguments["--table"]: run.run_id for run in glue.runs if run.job == JOBS["AnalyticsJobName"]}
+    assert [daily_sales["JobRunId"], top_products["JobRunId"]] == [analytics_runs[t] for t in ANALYTICS_TABLES]
+    states = entered_states(execution)
+    assert "Superseded" not in states and "NotifyFailure" not in states
+    order = ["ProcessOrderItems", "Analytics", "RegisterCatalog", "Archive"]
+    assert [states.index(name) for name in order] == sorted(states.index(name) for name in order)
+    assert states.index("AnalyticsDailySales") > states.index("Analytics")
+    assert states.index("AnalyticsTopProducts") > states.index("Analytics")
+    assert max(i for i, name in enumerate(states) if name.startswith("Analytics")) < states.index("RegisterCatalog")
+    assert states[-1] == "Succeeded"
 
 
 def subscribe_queue() -> tuple[Any, str]:
@@ -522,6 +588,33 @@ def test_a_failed_glue_job_publishes_to_sns_and_fails_leaving_landing_untouched(
     assert cause["JobRunState"] == "FAILED"
     assert cause["Arguments"]["--dataset"] == "orders"
 
+    assert keys(f"{PREFIX}landing/") == landed_keys()
+    assert keys(f"{PREFIX}archived/") == []
+
+
+def test_a_failed_analytics_run_alerts_before_the_catalog_and_archives_nothing(moto_sfn: FakeGlue) -> None:
+    glue = moto_sfn
+    glue.fail.add((JOBS["AnalyticsJobName"], "top_products"))
+    sqs, queue_url = subscribe_queue()
+
+    execution = start(create_state_machine())
+    result = wait_for(execution)
+
+    assert result["status"] == "FAILED", history(execution)
+    assert result["cause"].startswith("States.TaskFailed: ")
+    states = entered_states(execution)
+    assert states[-2:] == ["NotifyFailure", "Failed"]
+    assert "RegisterCatalog" not in states and "Archive" not in states
+    # The failed table's run was started after every processed table was written; the catalog was not.
+    calls = glue.calls()
+    failed, last_processed = (JOBS["AnalyticsJobName"], "top_products"), (JOBS["ProcessJobName"], "order_items")
+    assert calls.index(failed) > calls.index(last_processed)
+    assert (JOBS["CatalogJobName"], None) not in calls
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert len(messages) == 1
+    cause = json.loads(json.loads(json.loads(messages[0]["Body"])["Message"])["cause"])
+    assert (cause["JobName"], cause["Arguments"]["--table"]) == (JOBS["AnalyticsJobName"], "top_products")
     assert keys(f"{PREFIX}landing/") == landed_keys()
     assert keys(f"{PREFIX}archived/") == []
 
@@ -567,7 +660,7 @@ def test_executions_queue_oldest_first_and_later_ones_are_superseded(moto_sfn: F
     result = wait_for(second)
     assert result["status"] == "SUCCEEDED"
     assert entered_states(second)[-1] == "NothingLanded"
-    assert len(glue.runs) == 7  # one execution's jobs: 3 ingest, 3 process, 1 catalog
+    assert len(glue.runs) == 9  # one execution's jobs: 3 ingest, 3 process, 2 analytics, 1 catalog
     assert keys(f"{PREFIX}landing/") == []
 
 
