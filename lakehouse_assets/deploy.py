@@ -36,6 +36,7 @@ against moto. What it does, in order:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import zipfile
 from collections.abc import Mapping
@@ -46,14 +47,28 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
+import glue_scripts
 from lakehouse_assets.delta_conf import OFF, delta_log_table, delta_spark_conf, glue_conf_argument
 from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
 
-REPO = Path(__file__).resolve().parents[1]
-GLUE_SCRIPTS = REPO / "glue_scripts"
-TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
-DEFINITION = REPO / "infra" / "stepfunctions" / "lakehouse.asl.json"
-DAGSTER_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
+
+def infra_folder() -> Path:
+    """The templates: the installed `lakehouse_infra` (a wheel's, or infra/ in an editable install), else
+    the checkout's infra/ (code run from the repository without installing it)."""
+    try:
+        spec = importlib.util.find_spec("lakehouse_infra.cloudformation")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).parent
+    return Path(__file__).resolve().parents[1] / "infra"
+
+
+GLUE_SCRIPTS = Path(glue_scripts.__file__).resolve().parent
+INFRA = infra_folder()
+TEMPLATE = INFRA / "cloudformation" / "lakehouse.yaml"
+DEFINITION = INFRA / "stepfunctions" / "lakehouse.asl.json"
+DAGSTER_TEMPLATE = INFRA / "cloudformation" / "dagster-ecs.yaml"
 DAGSTER_STACK_SUFFIX = "-dagster"
 # The lakehouse stack's schedule of its maintenance job; empty (no schedule) where Dagster maintains the tables.
 MAINTENANCE_SCHEDULE = "MaintenanceSchedule"

@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lakehouse_assets.execution.remote import JOB_STEPS
+from lakehouse_assets.maintenance import MAINTENANCE_CRON
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "infra" / "cloudformation" / "lakehouse.yaml"
 # The GitHub deploy role's template; its own structure is tested in test_github_oidc.py.
@@ -267,7 +270,7 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
         assert arguments == jobs["IngestJob"]["Properties"]["DefaultArguments"], name
         assert job["Metadata"] == jobs["IngestJob"]["Metadata"], name
     # Each step's job as the Dagster side names it (`<stack>-<step>`, lakehouse_assets/execution).
-    assert {name.removesuffix("Job").lower() for name in jobs} == set(job_steps())
+    assert {name.removesuffix("Job").lower() for name in jobs} == set(JOB_STEPS)
     timeouts = {name: job["Properties"]["Timeout"] for name, job in jobs.items()}
     # Maintenance (OPTIMIZE and VACUUM of every table) may take longer than any batch step.
     assert max(t for name, t in timeouts.items() if name != "MaintenanceJob") <= 120 < timeouts["MaintenanceJob"]
@@ -284,13 +287,6 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
     }
     for name in jobs:
         assert template["Outputs"][f"{name}Name"]["Value"] == {"Ref": name}
-
-
-def job_steps() -> tuple[str, ...]:
-    """`JOB_STEPS` of lakehouse_assets/execution/remote.py, read from its source (no Dagster import here)."""
-    source = (REPO / "lakehouse_assets" / "execution" / "remote.py").read_text()
-    (steps,) = re.findall(r"^JOB_STEPS = \(([^)]*)\)", source, re.MULTILINE)
-    return tuple(re.findall(r'"(\w+)"', steps))
 
 
 def test_the_maintenance_job_runs_nightly_on_its_own_unless_the_schedule_is_empty(template: dict[str, Any]) -> None:
@@ -319,10 +315,7 @@ def test_the_maintenance_job_runs_nightly_on_its_own_unless_the_schedule_is_empt
         {"JobName": {"Ref": "MaintenanceJob"}, "Arguments": {"--run_id": "nightly-maintenance"}}
     ]
     # The same hour as Dagster's automation (lakehouse_assets/maintenance.py), in Glue's cron form.
-    (dagster_cron,) = re.findall(
-        r'^MAINTENANCE_CRON = "([^"]+)"', (REPO / "lakehouse_assets" / "maintenance.py").read_text(), re.MULTILINE
-    )
-    minute, hour, *_ = dagster_cron.split()
+    minute, hour, *_ = MAINTENANCE_CRON.split()
     assert parameter["Default"] == f"cron({minute} {hour} * * ? *)"
 
 

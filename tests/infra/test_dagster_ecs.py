@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.test_cloudformation import as_list, job_steps, load_template, resources, sub_text
+from lakehouse_assets.execution.remote import JOB_STEPS
+from tests.infra.test_cloudformation import as_list, load_template, resources, sub_text
 
 REPO = Path(__file__).resolve().parents[2]
 ECS_TEMPLATE = REPO / "infra" / "cloudformation" / "dagster-ecs.yaml"
@@ -203,7 +204,7 @@ def test_the_run_task_role_runs_the_lakehouse_jobs_and_uses_its_bucket_nothing_m
     by_sid = {s["Sid"]: s for s in statements(ecs, "RunTaskRole")}
     jobs = sorted(sub_text(arn).rsplit(":job/", 1)[1] for arn in by_sid["RunTheLakehouseGlueJobs"]["Resource"])
     # Every step's job (lakehouse_assets/execution: LAKEHOUSE_EXECUTION=glue starts <stack>-<step>).
-    assert jobs == sorted(f"${{LakehouseStackName}}-{step}" for step in job_steps())
+    assert jobs == sorted(f"${{LakehouseStackName}}-{step}" for step in JOB_STEPS)
     assert by_sid["PassTheEmrJobRole"]["Resource"] == {"Ref": "EmrServerlessJobRoleArn"}
     assert by_sid["PassTheEmrJobRole"]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}
@@ -282,4 +283,4 @@ def test_parameters_are_the_lakehouse_stacks_outputs_and_names(ecs: dict[str, An
         assert ecs["Parameters"][name]["AllowedPattern"] == lakehouse["Parameters"][name]["AllowedPattern"]
     # The jobs the runs start are the ones the lakehouse stack names <stack>-<step>.
     names = {sub_text(job["Properties"]["Name"]) for job in resources(lakehouse, "AWS::Glue::Job").values()}
-    assert {f"${{AWS::StackName}}-{step}" for step in job_steps()} <= names
+    assert {f"${{AWS::StackName}}-{step}" for step in JOB_STEPS} <= names
