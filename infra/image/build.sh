@@ -7,7 +7,7 @@
 #
 # The tag is a hash of the build context, which this script assembles from exactly the image's
 # inputs (Containerfile, dagster.yaml, entrypoint.sh, pyproject.toml, README.md, lakehouse_assets/,
-# glue_scripts/; no __pycache__): the same inputs give the same tag, and a built tag is not rebuilt.
+# glue_scripts/, the templates of infra/cloudformation and infra/stepfunctions; no __pycache__): the same inputs give the same tag, and a built tag is not rebuilt.
 # The base, a Debian bookworm minbase made by mmdebstrap, is made once (localhost/lakehouse-base:bookworm).
 # Needs root (mmdebstrap, and podman's chroot isolation, which works without a container runtime's
 # rlimits and shares the host's network). PIP_CERT, when set (a proxy's CA bundle), is mounted for
@@ -29,6 +29,10 @@ for package in lakehouse_assets glue_scripts; do
     cp "$repo/$file" "$context/$file"
   done
 done
+# The templates are package data (`lakehouse_infra`): `lakehouse deploy` from the image sends them.
+mkdir -p "$context/infra/cloudformation" "$context/infra/stepfunctions"
+cp "$repo"/infra/cloudformation/*.yaml "$context/infra/cloudformation/"
+cp "$repo"/infra/stepfunctions/*.json "$context/infra/stepfunctions/"
 digest=$(cd "$context" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
 image="$name:$digest"
 
