@@ -18,11 +18,9 @@ from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS, PRODUCTS
-from glue_scripts.delta_tables import read_table
-from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
+from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, PRODUCTS
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch
 from glue_scripts.storage import LocalStore
 from lakehouse_assets import cli
 from lakehouse_assets.generator import (
@@ -34,6 +32,7 @@ from lakehouse_assets.generator import (
     one_run_reason,
 )
 from tests.conftest import LAB_DATA
+from tests.generated_data import expected_per_file, per_file
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}
@@ -203,33 +202,6 @@ def land(store: LocalStore, generated: Path, relatives: list[str]) -> None:
         store.write_bytes(f"landing/{relative}", (generated / relative).read_bytes())
 
 
-def per_file(spark: SparkSession, store: LocalStore) -> dict[str, dict[str, Any]]:
-    """From the tables: clean rows and rejections per reason, per landed file."""
-    figures: dict[str, dict[str, Any]] = {}
-    for contract in (PRODUCTS, ORDERS, ORDER_ITEMS):
-        processed = read_table(spark, table_path(store, "processed", contract))
-        for row in processed.groupBy("source_file").count().collect():
-            figures.setdefault(row.source_file.removeprefix("landing/"), {})["clean"] = row["count"]
-        rejected = read_table(spark, table_path(store, "rejected", contract))
-        assert rejected.where(F.size("reject_reasons") != 1).count() == 0  # one reason per dirty row
-        reasons = rejected.groupBy("source_file", F.col("reject_reasons")[0].alias("reason")).count().collect()
-        for row in reasons:
-            dirty = figures.setdefault(row.source_file.removeprefix("landing/"), {}).setdefault("dirty", {})
-            dirty[row.reason] = row["count"]
-    return figures
-
-
-def expected_per_file(manifest: dict[str, Any], one_run: bool) -> dict[str, dict[str, Any]]:
-    expected = {}
-    for dataset in manifest["datasets"].values():
-        for relative, figures in dataset["files"].items():
-            dirty: Counter[str] = Counter()
-            for kind, count in figures["dirty"].items():
-                dirty[one_run_reason(kind) if one_run else kind] += count
-            expected[relative] = {"clean": figures["clean"], "dirty": dict(dirty)}
-    return expected
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("tiny")
@@ -237,28 +209,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     for name, dataset in manifest["datasets"].items():
         assert all(dataset["dirty_by_kind"].values()), f"every kind of {name} is in the tiny set"
     return folder / "data", manifest
-
-
-@pytest.mark.e2e
-def test_one_run_accepts_every_clean_row_and_rejects_every_dirty_one_as_the_manifest_says(
-    spark: SparkSession, store: LocalStore, tiny: tuple[Path, dict[str, Any]]
-) -> None:
-    generated, manifest = tiny
-    land(store, generated, [f for d in manifest["datasets"].values() for f in d["files"]])
-    outcomes = run_stages(spark, store, "r1")
-    for name, dataset in manifest["datasets"].items():
-        outcome, expected = outcomes[name], dataset["expected"]["one_run"]
-        assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected, outcome.rows_waiting) == (
-            dataset["rows"],
-            expected["accepted"],
-            expected["rejected"],
-            expected["waiting"],
-        ), name
-        assert outcome.rejected_by_reason == expected["rejected_by_reason"], name
-        assert outcome.waiting_by_reason == expected["waiting_by_reason"], name
-        assert outcome.processed_rows == dataset["clean"]
-        assert STALE not in outcome.rejected_by_reason
-    assert per_file(spark, store) == expected_per_file(manifest, one_run=True)
 
 
 @pytest.mark.e2e

@@ -74,6 +74,7 @@ from lakehouse_assets.generator import generate
 from lakehouse_assets.jobs import lakehouse_job
 from lakehouse_assets.maintenance import maintenance_assets
 from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
+from tests.generated_data import expected_per_file, per_file
 from tests.spark_settings import spark_conf_for_tests, submit_args
 
 TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}
@@ -555,6 +556,8 @@ def test_on_glue_the_dagster_process_needs_no_jvm_and_ends_with_the_local_tables
 ) -> None:
     manifest = generate(tmp_path / "data", **TINY)
     expected = {name: d["expected"]["one_run"] for name, d in manifest["datasets"].items()}
+    for name, dataset in manifest["datasets"].items():
+        assert all(dataset["dirty_by_kind"].values()), f"every kind of dirty {name} row is in the tiny set"
 
     # LAKEHOUSE_EXECUTION=glue: Dagster in its own process without Java, the jobs run behind the Glue proxy.
     artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
@@ -640,16 +643,20 @@ def test_on_glue_the_dagster_process_needs_no_jvm_and_ends_with_the_local_tables
         assert (remote_passed, remote_severity) == (passed, severity), key
         assert {k: v for k, v in remote_metadata.items() if k not in GLUE_RUN_METADATA} == metadata, key
 
-    # Exactly what the generator's manifest promises for one run over everything.
+    # Exactly what the generator's manifest promises for one run over everything, per data set and per file.
     for name, promised in expected.items():
-        figures = remote_meta[f"processed/{name}"]
+        figures, dataset = remote_meta[f"processed/{name}"], manifest["datasets"][name]
+        assert (figures["rows_read"], figures["dagster/row_count"]) == (dataset["rows"], dataset["clean"]), name
         assert (figures["rows_accepted"], figures["rows_rejected"], figures["rows_waiting"]) == (
             promised["accepted"],
             promised["rejected"],
             promised["waiting"],
         )
-        for reason, count in promised["rejected_by_reason"].items():
-            assert figures[f"rejected_{reason}"] == count, (name, reason)
+        assert set(promised["rejected_by_reason"]) <= set(CONTRACTS[name].reason_codes), name
+        for reason in CONTRACTS[name].reason_codes:
+            assert figures[f"rejected_{reason}"] == promised["rejected_by_reason"].get(reason, 0), (name, reason)
+        assert figures["waiting_by_reason"] == promised["waiting_by_reason"], name
+    assert per_file(s3_spark, s3_store) == expected_per_file(manifest, one_run=True)
     assert remote_meta["archived/landed_files"]["files_archived"] == files
     assert s3_store.list("landing") == [] and len(s3_store.list("archived")) == files
     # Every table in (moto) Glue's database, as the local run recorded it would register them.
