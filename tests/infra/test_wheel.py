@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -52,8 +53,15 @@ print(json.dumps({
 
 @pytest.mark.e2e
 def test_deploy_sends_the_same_code_and_templates_from_an_installed_wheel(tmp_path: Path) -> None:
+    # Built from a copy of the sources, so the build leaves nothing in the checkout.
+    source = tmp_path / "source"
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, source / name)
+    for folder in ("lakehouse_assets", "glue_scripts", "infra/cloudformation", "infra/stepfunctions"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(source)],
         check=True,
         capture_output=True,
     )
