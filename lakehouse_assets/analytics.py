@@ -23,7 +23,14 @@ from dagster import (
     asset,
 )
 
-from glue_scripts.analytics import ANALYTICS, ANALYTICS_TABLES, RECONCILIATION_CHECK, AnalyticsTable
+from glue_scripts.analytics import (
+    ANALYTICS,
+    ANALYTICS_TABLES,
+    DAILY_SALES,
+    RECONCILIATION_CHECK,
+    TOP_PRODUCTS,
+    AnalyticsTable,
+)
 from lakehouse_assets.assets import FOLLOW_UPSTREAM
 from lakehouse_assets.checks import AFTER_ITS_ASSET
 from lakehouse_assets.execution import Execution
@@ -32,8 +39,8 @@ from lakehouse_assets.resources import LakehouseResource
 from lakehouse_assets.table_locks import held_by_step, table_lock
 
 RECONCILED = {
-    "daily_sales": "orders, revenue (= sum of total_amount), items and items reordered",
-    "top_products": "items sold (= processed order_items) and revenue (= total_amount of orders with items)",
+    DAILY_SALES: "orders, revenue (= sum of total_amount), items and items reordered",
+    TOP_PRODUCTS: "items sold (= processed order_items) and revenue (= total_amount of orders with items)",
 }
 
 

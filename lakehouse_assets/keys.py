@@ -3,11 +3,12 @@
 from dagster import AssetKey
 
 from glue_scripts.analytics import ANALYTICS
-from glue_scripts.steps import MAINTENANCE
+from glue_scripts.steps import ARCHIVE_ASSET_KEY, CATALOG_ASSET_KEY, MAINTENANCE
 from glue_scripts.storage import PROCESSED, RAW, REJECTED
 
-ARCHIVE_KEY = AssetKey(["archived", "landed_files"])
-CATALOG_KEY = AssetKey(["catalog", "glue_tables"])
+# The steps report these keys as strings; one declaration serves both sides.
+ARCHIVE_KEY = AssetKey.from_user_string(ARCHIVE_ASSET_KEY)
+CATALOG_KEY = AssetKey.from_user_string(CATALOG_ASSET_KEY)
 ARCHIVE_POOL = "lakehouse_archive"
 CATALOG_POOL = "lakehouse_catalog"
 
