@@ -1,17 +1,18 @@
 """Fault injection: the pipeline stopped at chosen points, then run again, ends as a clean run.
 
-The crashed run stops at a named failpoint (`glue_scripts.failpoints`). Most points are injected in
-this process on the shared Spark session: the hook raises there (`InjectedCrash`, which no stage
-catches), leaving the tables, the ledger and the files as a crash at that moment would. They are crashed in
-turn on one root, in pipeline order: each run recovers from the previous crash on its way to the
-next point (a crash during recovery, as a flaky machine would cause). Two are
-real crashes: a process of its own (`fault_driver`, its own Spark JVM in its own process group) is
-SIGKILLed while the raw append runs (a timer armed at the point), once on a folder root and once on
-an S3 root (moto server: the killed process's s3a and boto3 requests stop mid-flight); no cleanup of
-any kind runs. The last rerun (the shared session, as any later run) must leave every table row for row
-as one uninterrupted run does (`CLEAN_RUN`), each file version with exactly one entry per stage in
-the ledger, each file archived once and nothing left in landing. On S3 the in-process points are those where
-the storage itself differs: a merge's rewrite and the archive's copy + delete.
+On each root (a folder, and an S3 root on the moto server) the crashes come in turn, each run
+recovering from the previous crash on its way to the next one (a crash during recovery, as a flaky
+machine would cause):
+- first a real crash: a process of its own (`fault_driver`, its own Spark JVM in its own process
+  group) is SIGKILLed while the raw append runs (a timer armed at the point); no cleanup of any kind
+  runs, and on S3 its s3a and boto3 requests stop mid-flight;
+- then named failpoints (`glue_scripts.failpoints`) in pipeline order, injected in this process on
+  the shared Spark session: the hook raises there (`InjectedCrash`, which no stage catches), leaving
+  the tables, the ledger and the files as a crash at that moment would. On S3 only the points where
+  the storage itself differs: a merge's rewrite and the archive's copy + delete.
+The last rerun (the shared session, as any later run) must leave every table row for row as one
+uninterrupted run does (`CLEAN_RUN`), each file version with exactly one entry per stage in the
+ledger, each file archived once and nothing left in landing.
 """
 
 from __future__ import annotations
@@ -176,26 +177,12 @@ def assert_rerun_ends_as_a_clean_run(spark: SparkSession, store: Store) -> None:
 @pytest.mark.parametrize(
     ("root", "points"), [("local", tuple(IN_PROCESS_POINTS)), ("s3", S3_IN_PROCESS_POINTS)], ids=["local", "s3"]
 )
-def test_a_crash_at_each_point_in_turn_then_a_rerun_ends_as_a_clean_run(
+def test_a_process_killed_during_the_raw_write_then_a_crash_at_each_point_then_a_rerun_ends_as_a_clean_run(
     request: pytest.FixtureRequest,
     spark: SparkSession,
     root: str,
     points: tuple[str, ...],
     tmp_path: Path,
-) -> None:
-    spark, store = spark_and_store(request, spark, root, tmp_path)
-    land_all(store)
-    for number, point in enumerate(points):
-        with install_hook(raise_at(point)), pytest.raises(InjectedCrash, match=point):
-            run_pipeline(spark, store.root, f"crashed-{number}")
-
-    assert_rerun_ends_as_a_clean_run(spark, store)
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("root", ["local", "s3"])
-def test_a_process_killed_during_the_raw_write_then_a_rerun_ends_as_a_clean_run(
-    request: pytest.FixtureRequest, spark: SparkSession, root: str, tmp_path: Path
 ) -> None:
     spark, store = spark_and_store(request, spark, root, tmp_path)
     land_all(store)
@@ -209,5 +196,8 @@ def test_a_process_killed_during_the_raw_write_then_a_rerun_ends_as_a_clean_run(
         start_new_session=True,  # the kill takes the driver's process group: Python and its JVM
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    for number, point in enumerate(points):
+        with install_hook(raise_at(point)), pytest.raises(InjectedCrash, match=point):
+            run_pipeline(spark, store.root, f"crashed-{number}")
 
     assert_rerun_ends_as_a_clean_run(spark, store)

@@ -1,13 +1,15 @@
 """Runs the daemon launches: never two writers of one table, and a killed `lakehouse dev` that leaves
 nothing stuck.
 
-Each test starts a real `lakehouse dev` (webserver, daemon, code server) on a folder root and a
-Dagster instance of its own, with a tiny delivery landed: the landing sensor starts a run for it,
-and a run of the whole job is launched as the UI's button does, at the same moment. The race runs
-on SQLite (where a concurrency-slot claim can be won twice) and on PostgreSQL; on PostgreSQL the
-`lakehouse dev` is killed while the sensor's run writes, in the middle of the race, and restarted:
-the interrupted runs are failed and retried once, and the retries race each other. At most two
-runs at once (`LAKEHOUSE_MAX_CONCURRENT_RUNS`), as the machine has two cores.
+A real `lakehouse dev` (webserver, daemon, code server) on a folder root and a SQLite instance of its
+own (the local default, where a concurrency-slot claim can be won twice), with a tiny delivery
+landed: the landing sensor starts a run for it, and a run of the whole job is launched as the UI's
+button does, at the same moment. The `lakehouse dev` is killed while the sensor's run writes, in the
+middle of the race, and restarted: the interrupted runs are failed and retried once, and the
+retries race each other. At most two runs at once (`LAKEHOUSE_MAX_CONCURRENT_RUNS`), as the machine
+has two cores. `lakehouse dev` on a PostgreSQL instance, its runs holding the same locks, is the lab
+group's (`test_event_driven.py`); the locks themselves are tested on both storages in
+`test_table_locks.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,16 +71,9 @@ class Deployment:
     log: Path
 
     def instance(self) -> DagsterInstance:
-        previous = os.environ.get(POSTGRES_URL_VARIABLE)
-        if POSTGRES_URL_VARIABLE in self.environment:
-            os.environ[POSTGRES_URL_VARIABLE] = self.environment[POSTGRES_URL_VARIABLE]
-        try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv(POSTGRES_URL_VARIABLE, raising=False)
             return DagsterInstance.from_config(str(self.home))
-        finally:
-            if previous is None:
-                os.environ.pop(POSTGRES_URL_VARIABLE, None)
-            else:
-                os.environ[POSTGRES_URL_VARIABLE] = previous
 
     def start_dev(self) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
@@ -90,8 +84,8 @@ class Deployment:
         return process, base_url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+@pytest.fixture
+def deployment(tmp_path: Path) -> Deployment:
     root, home = tmp_path / "lakehouse", tmp_path / "dagster_home"
     home.mkdir()
     land_delivery(root)
@@ -106,9 +100,7 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
         "LAKEHOUSE_AUTOMATION_INTERVAL_SECONDS": "600",
     }
     environment.pop(POSTGRES_URL_VARIABLE, None)
-    if request.param == "postgres":
-        environment[POSTGRES_URL_VARIABLE] = request.getfixturevalue("postgres_url")
-    yield Deployment(root, home, environment, tmp_path / "lakehouse_dev.log")
+    return Deployment(root, home, environment, tmp_path / "lakehouse_dev.log")
 
 
 def settled(instance: DagsterInstance, root: Path) -> bool:
@@ -142,37 +134,7 @@ def start_race(base_url: str) -> None:
     assert launched["__typename"] == "LaunchRunSuccess", launched
 
 
-def race_sensor_and_ui_runs(deployment: Deployment, base_url: str) -> None:
-    """The sensor's run and a run launched as the UI's button does, at once: both succeed, one writer at a time."""
-    start_race(base_url)
-    with deployment.instance() as instance:
-        wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "every run to end")
-        runs = instance.get_runs()
-        holds = lock_holds(instance, [run.run_id for run in runs])
-        errors = failures(instance, runs)
-
-    triggers = sorted(run.tags.get("lakehouse/trigger", "ui") for run in runs)
-    assert {"landing_files_sensor", "ui"} <= set(triggers), triggers
-    assert all(run.status == DagsterRunStatus.SUCCESS for run in runs), errors
-    assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
-    assert_one_holder_at_a_time(holds)
-
-
-@pytest.mark.parametrize("deployment", ["sqlite"], indirect=True)
-def test_runs_from_the_sensor_and_the_ui_at_once_never_write_one_table_together(
-    deployment: Deployment, spark: SparkSession
-) -> None:
-    process, base_url = deployment.start_dev()
-    try:
-        race_sensor_and_ui_runs(deployment, base_url)
-    finally:
-        stop_group(process)
-    assert_delivered(spark, deployment.root)
-    assert warning_lines(deployment.log.read_text(errors="replace")) == []
-
-
-@pytest.mark.parametrize("deployment", ["postgres"], indirect=True)
-def test_on_postgresql_racing_runs_killed_with_lakehouse_dev_are_retried_once_and_never_write_together(
+def test_runs_from_the_sensor_and_the_ui_at_once_killed_with_lakehouse_dev_are_retried_once_and_never_write_together(
     deployment: Deployment, spark: SparkSession
 ) -> None:
     started = time.monotonic()
@@ -211,6 +173,7 @@ def test_on_postgresql_racing_runs_killed_with_lakehouse_dev_are_retried_once_an
             wait_for(lambda: settled(instance, deployment.root), TIMEOUT_SECONDS, "the retried runs to end")
             print(f"retried runs settled: {time.monotonic() - started:.0f} s")
             runs = instance.get_runs()
+            errors = failures(instance, [run for run in runs if run.run_id not in interrupted])
             holds = lock_holds(instance, [run.run_id for run in runs], dict.fromkeys(interrupted, killed_at))
             storage = instance.event_log_storage
             slots = {pool: storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys()}
@@ -236,9 +199,12 @@ def test_on_postgresql_racing_runs_killed_with_lakehouse_dev_are_retried_once_an
         assert statuses[run_id] == DagsterRunStatus.FAILURE
         retries = [run for run in runs if run.tags.get("dagster/parent_run_id") == run_id]
         assert [run.status for run in retries] == [DagsterRunStatus.SUCCESS]
-    assert all(status == DagsterRunStatus.SUCCESS for run_id, status in statuses.items() if run_id not in interrupted)
+    assert all(
+        status == DagsterRunStatus.SUCCESS for run_id, status in statuses.items() if run_id not in interrupted
+    ), errors
     assert all(claimed == [] for claimed in slots.values()), slots
     # Before the kill, after it (the retries race each other) and across it, one writer at a time.
     assert {"dataset_products", "dataset_orders", "dataset_order_items"} <= set(holds)
     assert_one_holder_at_a_time(holds)
     assert_delivered(spark, deployment.root)
+    assert warning_lines(log) == []
