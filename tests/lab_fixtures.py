@@ -4,7 +4,7 @@ The Dagster instance of both keeps its runs and events in the tests' PostgreSQL 
 (`LAKEHOUSE_POSTGRES_URL`), as a production deployment would.
 
 `lab_lakehouse` lands the bundled lab data and runs `lakehouse run` once, in this process (the shared
-Spark session), with a Dagster instance of its own; the CLI, query, replay and UI tests read what it
+Spark session), with a Dagster instance of its own; the CLI, query and UI tests read what it
 left. `lakehouse_dev` then starts `lakehouse dev` (webserver, daemon, code server: `dagster dev`) on
 the same root and instance, in its own process group on a free localhost port; the UI tests look at
 it and the event-driven test drops a new delivery into its landing zone. Both belong to the xdist

@@ -2,9 +2,11 @@
 
 Quick ones: the arguments the Glue way and the argparse way, Glue's `--conf`, Pipes staying closed
 when nothing launched the job by Dagster, the stage outcomes surviving JSON, the check results as
-plain dicts. Slow ones run the real scripts' `main()` in this process on the shared Spark session
-against a moto S3 root: ingest, process (with its archive manifest exactly as infra/README.md's
-contract and the state machine test read it) and archive, and print a summary instead of reporting.
+plain dicts. The slow one runs the real scripts' `main()` in this process on the shared Spark session
+against a moto S3 root: ingest (an empty file quarantined with its reason), process (rejected and
+waiting rows, and its archive manifest exactly as infra/README.md's contract and the state machine
+test read it) and archive, and prints a summary instead of reporting: the stages on S3 (Spark and
+Delta over s3a, files over boto3) from landing to archive.
 The runs through Dagster Pipes (Glue and EMR Serverless) are in tests/lakehouse_assets/test_runners.py.
 """
 
@@ -21,11 +23,11 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from glue_scripts import job_runtime, quality, stages, steps
+from glue_scripts import job_runtime, ledger, quality, stages, steps
 from glue_scripts.contracts import ORDER_ITEMS, ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.jobs import archive, ingest, process
-from glue_scripts.storage import PROCESSED, S3Store
+from glue_scripts.storage import PROCESSED, REJECTED, S3Store
 
 PRODUCTS_CSV = "product_id,department_id,department,product_name\n1,10,produce,Banana\n2,10,produce,Apple\n"
 ORDERS_CSV = (
@@ -241,6 +243,7 @@ def test_a_held_batch_fails_the_rejection_limit_and_says_how_to_go_on() -> None:
 
 def land(store: S3Store) -> None:
     store.write_bytes("landing/products/products.csv", PRODUCTS_CSV.encode())
+    store.write_bytes("landing/products/empty.csv", b"")  # quarantined: moved on S3 with its reason
     store.write_bytes("landing/orders/2025-04-16.csv", ORDERS_CSV.encode())
     store.write_bytes("landing/order_items/2025-04-16.csv", ITEMS_CSV.encode())
 
@@ -265,6 +268,26 @@ def test_scripts_without_dagster_write_tables_manifests_and_archive(
         for contract in (PRODUCTS, ORDERS, ORDER_ITEMS)
     }
     assert counts == {"products": 2, "orders": 1, "order_items": 2}  # order 101 (-1.00) rejected; product 99 waits
+    assert stages.table_path(store, PROCESSED, ORDERS) == f"s3a://{store.bucket}/lakehouse/processed/orders"
+    assert store.exists("processed/orders/_delta_log/00000000000000000000.json") is True
+    rejected = {
+        contract.name: sorted(
+            (row[contract.primary_key], list(row.reject_reasons))
+            for row in read_table(s3_spark, stages.table_path(store, REJECTED, contract)).collect()
+        )
+        for contract in (ORDERS, ORDER_ITEMS)
+    }
+    assert rejected == {
+        "orders": [("101", ["invalid_total_amount"])],
+        "order_items": [("1002", ["unknown_product_id"])],  # waits for its product
+    }
+    assert [o.key for o in store.list("quarantine")] == [
+        "quarantine/products/empty.csv",
+        "quarantine/products/empty.csv.reason.txt",
+    ]
+    assert store.read_bytes("quarantine/products/empty.csv.reason.txt") == (
+        b"landing/products/empty.csv: empty file: 0 bytes\n"
+    )
     out = capsys.readouterr().out
     assert "check processed/order_items:rows_reconciled passed" in out
     assert "check processed/orders:rejection_rate FAILED (WARN)" in out  # 1 of 2 rejected
@@ -293,6 +316,15 @@ def test_scripts_without_dagster_write_tables_manifests_and_archive(
         f"archived/order_items/{day}/2025-04-16.csv",
         f"archived/orders/{day}/2025-04-16.csv",
         f"archived/products/{day}/products.csv",
+    ]
+    archived_orders = (
+        ledger.read_ledger(s3_spark, store)
+        .where(f"dataset = 'orders' AND stage = '{ledger.STAGE_ARCHIVED}'")
+        .select("source_file", "run_id", "detail")
+        .collect()
+    )
+    assert [tuple(row) for row in archived_orders] == [
+        ("landing/orders/2025-04-16.csv", "exec-42", f"archived/orders/{day}/2025-04-16.csv")
     ]
     # A rerun of any job changes nothing: the ledger says it is done.
     version = read_table(s3_spark, stages.table_path(store, PROCESSED, ORDERS)).count()

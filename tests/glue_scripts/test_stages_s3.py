@@ -1,19 +1,18 @@
-"""The stages on an S3 root (Spark + Delta over s3a, files over boto3, both against a moto server),
-and the moves of archive and quarantine surviving a crash between their copy and their delete, on
-both kinds of root.
+"""The stages' file handling on both kinds of root (a folder, and S3 on a moto server): the moves of
+archive and quarantine surviving a crash between their copy and their delete, and odd landing keys.
+The whole way from landing to archive on S3 is the job scripts' test (tests/glue_scripts/test_jobs.py).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
-from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS, PRODUCTS
+from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.stages import archive_landed, ingest_landing, process_batch, quarantine_file, table_path
 from glue_scripts.storage import LocalStore, S3Store, Store
@@ -54,98 +53,6 @@ def archived_entries(spark: SparkSession, store: Store, dataset: str) -> list[tu
         .collect()
     )
     return sorted(tuple(row) for row in rows)
-
-
-@pytest.mark.e2e
-def test_landing_to_archive_on_s3(s3_spark: SparkSession, s3_root: str, s3_client: Any) -> None:
-    spark, store = s3_spark, S3Store(s3_root, s3_client)
-    store.write_bytes("landing/products/products.csv", (PRODUCTS_HEADER + "5,1,Books,A\n6,2,Games,B\n").encode())
-    store.write_bytes(
-        "landing/orders/2025-04-01.csv",
-        (
-            ORDERS_HEADER
-            + "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n"
-            + "1,11,8,2025-04-01T11:00:00,6.50,2025-04-01\n"
-        ).encode(),
-    )
-    store.write_bytes(
-        "landing/orders/2025-04-02.csv",
-        (
-            ORDERS_HEADER
-            + "2,12,7,2025-04-02T09:00:00,7.25,2025-04-02\n"
-            + "3,13,7,2025-04-02T09:30:00,abc,2025-04-02\n"
-        ).encode(),
-    )
-    store.write_bytes("landing/orders/empty.csv", b"")
-    store.write_bytes(
-        "landing/order_items/2025-04-01.csv",
-        (
-            ITEMS_HEADER
-            + "1,10,7,,5,1,0,2025-04-01T10:00:00,2025-04-01\n"
-            + "2,11,8,3,6,1,1,2025-04-01T11:00:00,2025-04-01\n"
-            + "3,12,7,,5,1,0,2025-04-02T09:00:00,2025-04-02\n"
-            + "4,99,7,,5,1,0,2025-04-02T09:00:00,2025-04-02\n"
-        ).encode(),
-    )
-
-    ingested = {name: ingest_landing(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
-    processed = {name: process_batch(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
-    archived = {name: archive_landed(spark, store, contract, "r1", NOW) for name, contract in CONTRACTS.items()}
-
-    assert {name: outcome.rows_ingested for name, outcome in ingested.items()} == {
-        "products": 2,
-        "orders": 4,
-        "order_items": 4,
-    }
-    assert ingested["orders"].quarantined == {"landing/orders/empty.csv": "empty file: 0 bytes"}
-    assert {
-        name: (o.rows_read, o.rows_accepted, o.rows_rejected, o.rejected_by_reason) for name, o in processed.items()
-    } == {
-        "products": (2, 2, 0, {}),
-        "orders": (4, 3, 1, {"invalid_total_amount": 1}),
-        "order_items": (4, 3, 0, {}),  # the fourth waits for its order (unknown_order_id)
-    }
-    assert {
-        contract.name: read_table(spark, table_path(store, "processed", contract)).count()
-        for contract in (
-            PRODUCTS,
-            ORDERS,
-            ORDER_ITEMS,
-        )
-    } == {"products": 2, "orders": 3, "order_items": 3}
-    orders = read_table(spark, table_path(store, "processed", ORDERS)).select("order_id", "date").orderBy("order_id")
-    assert [(row.order_id, str(row.date)) for row in orders.collect()] == [
-        (10, "2025-04-01"),
-        (11, "2025-04-01"),
-        (12, "2025-04-02"),
-    ]
-    assert read_table(spark, table_path(store, "rejected", ORDER_ITEMS)).select("id").collect()[0].id == "4"
-    assert table_path(store, "processed", ORDERS) == f"s3a://{store.bucket}/lakehouse/processed/orders"
-    assert store.exists("processed/orders/_delta_log/00000000000000000000.json") is True
-
-    assert keys(store, "landing") == []
-    assert {name: outcome.archived for name, outcome in archived.items()} == {
-        "products": {"landing/products/products.csv": f"archived/products/{DAY}/products.csv"},
-        "orders": {
-            "landing/orders/2025-04-01.csv": f"archived/orders/{DAY}/2025-04-01.csv",
-            "landing/orders/2025-04-02.csv": f"archived/orders/{DAY}/2025-04-02.csv",
-        },
-        "order_items": {"landing/order_items/2025-04-01.csv": f"archived/order_items/{DAY}/2025-04-01.csv"},
-    }
-    assert keys(store, "archived") == [
-        f"archived/order_items/{DAY}/2025-04-01.csv",
-        f"archived/orders/{DAY}/2025-04-01.csv",
-        f"archived/orders/{DAY}/2025-04-02.csv",
-        f"archived/products/{DAY}/products.csv",
-    ]
-    assert keys(store, "quarantine") == ["quarantine/orders/empty.csv", "quarantine/orders/empty.csv.reason.txt"]
-    assert store.read_bytes("quarantine/orders/empty.csv.reason.txt") == (
-        b"landing/orders/empty.csv: empty file: 0 bytes\n"
-    )
-    assert archived_entries(spark, store, "orders") == [
-        ("landing/orders/2025-04-01.csv", "r1", f"archived/orders/{DAY}/2025-04-01.csv"),
-        ("landing/orders/2025-04-02.csv", "r1", f"archived/orders/{DAY}/2025-04-02.csv"),
-    ]
 
 
 def test_archive_after_a_crash_between_copy_and_delete(spark_and_store: tuple[SparkSession, Store]) -> None:

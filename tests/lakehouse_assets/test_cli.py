@@ -1,7 +1,7 @@
 """End to end: `lakehouse land`, `run` and `query`, in this process on the shared Spark session.
 
-The lab data's run (`lab_lakehouse`, on a moto S3 root) is shared with the query, replay and UI
-tests; the dirty-data cases use a few dozen hand-written rows on a folder root of their own.
+The lab data's run (`lab_lakehouse`, on a moto S3 root) is shared with the query and UI tests; the
+dirty-data and replay cases use a few dozen hand-written rows on a folder root of their own.
 """
 
 import hashlib
@@ -19,7 +19,7 @@ from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import ensure_table, read_table
 from glue_scripts.stages import processed_schema
 from lakehouse_assets import cli
-from tests.lab_fixtures import LAB_DATA, LAB_GROUP, LAB_ROWS, LabLakehouse
+from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse
 
 
 def counts(spark: SparkSession, root: Path, zone: str) -> dict[str, int]:
@@ -71,25 +71,6 @@ def test_query_reads_the_lab_tables_and_refuses_to_change_them(
     assert status == 2
     assert err == "lakehouse query runs queries only; DeleteFromTable is refused (the tables are read-only here)\n"
     assert s3_counts(s3_spark, lab_lakehouse, "processed")["orders"] == 7500
-
-
-@pytest.mark.e2e
-@pytest.mark.xdist_group(LAB_GROUP)
-def test_the_same_delivery_again_changes_no_table(lab_lakehouse: LabLakehouse, s3_spark: SparkSession) -> None:
-    assert lab_lakehouse.cli("land", str(LAB_DATA))[0] == 0
-    status, out, err = lab_lakehouse.cli("run")
-    assert status == 0, out + err
-    assert "order_items            0           0           0           0           0           0           0" in out
-    # No file of any data set in this run: the checks about "this batch" are not evaluated.
-    assert "checks: 7 passed, 0 failed, 0 warnings, 12 not evaluated (no file of their data set in this run)" in out
-    assert (
-        "nothing new: the 31 landed files had all been processed before (the same content, under the same or "
-        "another name); no table changed, and they are archived again"
-    ) in out
-    assert s3_counts(s3_spark, lab_lakehouse, "processed") == LAB_ROWS
-    assert s3_counts(s3_spark, lab_lakehouse, "raw") == LAB_ROWS
-    assert lab_lakehouse.store.list("landing") == []
-    assert len(lab_lakehouse.store.list("archived")) == 31  # archived again, over identical copies
 
 
 PRODUCTS_HEADER = "product_id,department_id,department,product_name"
@@ -332,11 +313,12 @@ def file_tags(instance: DagsterInstance, run_id: str) -> dict[str, str]:
 
 
 @pytest.mark.e2e
-def test_a_cli_run_is_tagged_with_its_files_and_a_failed_blocking_check_archives_nothing(
+def test_a_cli_run_is_tagged_with_its_files_the_same_delivery_again_changes_nothing_and_a_failed_check_archives_nothing(
     spark: SparkSession, tmp_path: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One root: a run tagged with the files it loaded and archived; a run with nothing landed; a run
-    whose blocking check fails (the processed table corrupted behind the pipeline's back)."""
+    """One root: a run tagged with the files it loaded and archived; a run with nothing landed; the
+    same delivery landed again (no table changes, the files are archived again); a run whose blocking
+    check fails (the processed table corrupted behind the pipeline's back)."""
     header = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
     products = "product_id,department_id,department,product_name\n1,1,Books,A\n"
     april_1 = header + "1,10,5,2025-04-01T10:00:00,1.00,2025-04-01\n"
@@ -372,6 +354,26 @@ def test_a_cli_run_is_tagged_with_its_files_and_a_failed_blocking_check_archives
     )
     with DagsterInstance.get() as instance:
         assert len(instance.get_runs()) == runs_before
+
+    # The same files again (the quarantined empty one aside): nothing new, no table changes.
+    again = tmp_path / "again"
+    (again / "orders").mkdir(parents=True)
+    (again / "products.csv").write_text(products)
+    (again / "orders" / "2025-04-01.csv").write_text(april_1)
+    (again / "orders" / "2025-04-02.csv").write_text(april_2)
+    assert cli.main(["land", str(again), "--root", str(root)]) == 0
+    capsys.readouterr()
+    tables_before = {zone: counts(spark, root, zone) for zone in ("raw", "processed", "rejected")}
+    assert cli.main(["run", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "orders                 0           0           0           0           0           0           0" in out
+    assert (
+        "nothing new: the 3 landed files had all been processed before (the same content, under the same or "
+        "another name); no table changed, and they are archived again"
+    ) in out
+    assert {zone: counts(spark, root, zone) for zone in ("raw", "processed", "rejected")} == tables_before
+    assert list((root / "landing").rglob("*.csv")) == []
+    assert len(list((root / "archived").rglob("*.csv"))) == 3  # archived again, over the identical copies
 
     # A second row with key 1, behind the pipeline's back: the next run's primary_key check fails.
     table = read_table(spark, str(root / "processed" / "products"))

@@ -316,7 +316,7 @@ def test_the_run_names_its_files(ui: UI) -> None:
         "lakehouse/archived_file_count: 31",
         f"lakehouse/archived_files: {files_tag_value(keys)}",
     ):
-        expect(page.get_by_text(tag, exact=True).first).to_be_visible()  # the lab run, and its replay
+        expect(page.get_by_text(tag, exact=True).first).to_be_visible()  # the lab run's
     ui.screenshot("runs.png")
 
 
