@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 ROOT ?= ./lakehouse_data
 
-.PHONY: install install-test install-infra-tools image image-tools run test test-fast test-unit lint dev bench bench-full clean
+.PHONY: install install-test install-infra-tools image image-tools run test test-fast test-unit lint typecheck dev bench bench-full clean
 
 install: $(STAMP)
 	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
@@ -126,9 +126,14 @@ run: install
 # once), the tests sharing the lab run and `lakehouse dev` one more, the slowest tiers first; the 25
 # slowest tests are printed.
 PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
+# mypy over lakehouse_assets and glue_scripts ([tool.mypy] in pyproject.toml), run by `make test`,
+# `make lint` and `make typecheck`. Its cache lives outside the work tree, like the Spark jars, so
+# fresh clones reuse it: about a minute cold, a second or two warm.
+MYPY := MYPY_CACHE_DIR=$(HOME)/.cache/lakehouse/mypy $(BIN)/mypy
 
 test: install-test
 	$(BIN)/ruff check .
+	$(MYPY)
 	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: install-test
@@ -140,6 +145,10 @@ test-unit: install-test
 lint: install $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MYPY)
+
+typecheck: $(DEV_STAMP)
+	$(MYPY)
 
 dev: install
 	$(BIN)/lakehouse dev --root $(ROOT)

@@ -46,7 +46,7 @@ def job_arguments(
     optional = dict(optional or {})
     present = [name for name in optional if f"--{name}" in argv]
     try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+        from awsglue.utils import getResolvedOptions
     except ImportError:
         parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
         for name in [*required, *present]:
@@ -76,7 +76,7 @@ def spark_session(conf: str | None = None) -> SparkSession:
     so the job behaves the same when the same arguments reach it another way.
     """
     try:
-        from awsglue.context import GlueContext  # type: ignore[import-not-found]
+        from awsglue.context import GlueContext
         from pyspark.context import SparkContext
     except ImportError:
         from pyspark.sql import SparkSession

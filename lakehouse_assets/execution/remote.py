@@ -177,7 +177,7 @@ class GlueExecution(RemoteExecution):
         injector, reader = self.pipes_transport(lakehouse)
         client = PipesGlueClient(context_injector=injector, message_reader=reader, client=self.glue_client())
         params = {"JobName": self.job_names[step], "Arguments": arguments}
-        return client.run(context=context, start_job_run_params=params)  # type: ignore[arg-type]
+        return client.run(context=context, start_job_run_params=params)
 
 
 class EmrServerlessExecution(RemoteExecution):
@@ -241,4 +241,4 @@ class EmrServerlessExecution(RemoteExecution):
         client = PipesEMRServerlessClient(
             client=self.emr_client(), context_injector=injector, message_reader=reader, poll_interval=self.poll_seconds
         )
-        return client.run(context=context, start_job_run_params=self.start_job_run_params(context, step, arguments))  # type: ignore[arg-type]
+        return client.run(context=context, start_job_run_params=self.start_job_run_params(context, step, arguments))
