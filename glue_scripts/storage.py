@@ -16,6 +16,8 @@ copy carries the source's digest in its metadata (`SOURCE_DIGEST_METADATA`).
 
 from __future__ import annotations
 
+# In the store classes `list` is a method once it is defined: annotations after it say `builtins.list`.
+import builtins
 import hashlib
 import os
 import posixpath
@@ -68,11 +70,11 @@ class Store(Protocol):
 
     def list(self, prefix: str) -> list[StoredObject]: ...
 
-    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[builtins.list[StoredObject]]:
         """Files under `prefix` in key order, after `start_after` (exclusive), one page per list call."""
         ...
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         """The names directly under `prefix`: folders with a trailing `/`, then files (one list call)."""
         ...
 
@@ -130,7 +132,7 @@ class LocalStore:
     def list(self, prefix: str) -> list[StoredObject]:
         return [obj for page in self.list_pages(prefix) for obj in page]
 
-    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[builtins.list[StoredObject]]:
         base = self._file(prefix.rstrip("/"))
         if not base.is_dir():
             yield []  # one (empty) page, as an S3 listing of an empty prefix
@@ -152,7 +154,7 @@ class LocalStore:
             )
         yield objects
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         base = self._file(prefix.rstrip("/"))
         if not base.is_dir():
             return []
@@ -231,7 +233,7 @@ class S3Store:
     def list(self, prefix: str) -> list[StoredObject]:
         return [obj for page in self.list_pages(prefix) for obj in page]
 
-    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[list[StoredObject]]:
+    def list_pages(self, prefix: str, start_after: str | None = None) -> Iterator[builtins.list[StoredObject]]:
         """ListObjectsV2 pages (1,000 keys each); S3 returns keys in UTF-8 byte order, as `sorted` does."""
         arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._object_key(prefix.rstrip("/")) + "/"}
         if start_after is not None:
@@ -250,7 +252,7 @@ class S3Store:
                 if not item["Key"].endswith("/")
             ]
 
-    def list_children(self, prefix: str) -> list[str]:
+    def list_children(self, prefix: str) -> builtins.list[str]:
         full_prefix = self._object_key(prefix.rstrip("/")) + "/"
         folders, files = [], []
         paginator = self.client.get_paginator("list_objects_v2")
