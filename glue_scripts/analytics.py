@@ -295,7 +295,9 @@ def built_from(spark: SparkSession, path: str) -> dict[str, int] | None:
 
     if not table_exists(spark, path):
         return None
-    metadata = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()[0]
+    latest = DeltaTable.forPath(spark, path).history(1).select("userMetadata").first()
+    assert latest is not None  # a table's history holds at least its latest commit
+    metadata = latest[0]
     try:
         recorded = json.loads(metadata) if metadata else None
     except ValueError:

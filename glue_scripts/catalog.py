@@ -161,7 +161,9 @@ def delta_table_input(spark: SparkSession, name: str, path: str, description: st
     from delta.tables import DeltaTable
 
     table = DeltaTable.forPath(spark, path)
-    partition_columns = list(table.detail().select("partitionColumns").first()[0])
+    detail = table.detail().select("partitionColumns").first()
+    assert detail is not None  # DESCRIBE DETAIL is one row
+    partition_columns = list(detail[0])
     return table_input(name, path, table.toDF().schema, partition_columns, description)
 
 

@@ -32,7 +32,9 @@ LAST_CHECKPOINT = "_last_checkpoint"
 
 def _log_folder(spark: SparkSession, path: str) -> tuple[Any, Any]:
     """The table's `_delta_log` as a Hadoop path, and its file system (local, s3a, ...)."""
-    log = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
+    log = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
     return log, log.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
@@ -44,7 +46,9 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     creation does not count.
     """
     log, fs = _log_folder(spark, path)
-    path_class = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
+    path_class = jvm.org.apache.hadoop.fs.Path
     return any(fs.exists(path_class(log, name)) for name in (FIRST_COMMIT, LAST_CHECKPOINT))
 
 
@@ -88,9 +92,12 @@ def table_version(spark: SparkSession, path: str) -> int:
     public history query, which is correct but costs a Spark job.
     """
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
     try:
         log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
         none = jvm.scala.Option.empty()
         return int(log.update(False, none, none).version())
     except Py4JError:
-        return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+        latest = DeltaTable.forPath(spark, path).history(1).select("version").first()
+        assert latest is not None  # a table's history holds at least its latest commit
+        return int(latest[0])

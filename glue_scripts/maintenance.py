@@ -31,7 +31,9 @@ class MaintenanceOutcome:
 
 
 def table_files(spark: SparkSession, path: str) -> int:
-    return int(DeltaTable.forPath(spark, path).detail().first().numFiles)
+    detail = DeltaTable.forPath(spark, path).detail().first()
+    assert detail is not None  # DESCRIBE DETAIL is one row
+    return int(detail.numFiles)
 
 
 def maintain_table(
@@ -42,7 +44,9 @@ def maintain_table(
         return None
     table = DeltaTable.forPath(spark, path)
     files_before = table_files(spark, path)
-    metrics = table.optimize().executeCompaction().first().metrics
+    compaction = table.optimize().executeCompaction().first()
+    assert compaction is not None  # OPTIMIZE answers one row (its metrics)
+    metrics = compaction.metrics
     table.vacuum(retention_hours)
     return MaintenanceOutcome(
         path=path,

@@ -80,6 +80,7 @@ def primary_key_report(table: DataFrame, contract: DatasetContract) -> KeyReport
         F.sum(F.when(F.col(key).isNull(), F.col("count")).otherwise(0)).alias("nulls"),
         F.sum(F.when(F.col(key).isNotNull() & (F.col("count") > 1), 1).otherwise(0)).alias("duplicates"),
     ).first()
+    assert totals is not None  # an aggregation without grouping is one row
     duplicates = int(totals.duplicates or 0)
     sample = []
     if duplicates:
@@ -106,6 +107,7 @@ def orphan_report(child: DataFrame, parent: DataFrame, fk: ForeignKey) -> Orphan
     joined = child.join(keys, child[fk.column] == keys["__parent_key"], "left")
     orphan = F.col("__parent_key").isNull()
     totals = joined.agg(F.count(F.lit(1)).alias("rows"), F.count_if(orphan).alias("orphans")).first()
+    assert totals is not None  # an aggregation without grouping is one row
     orphan_rows = int(totals.orphans or 0)
     sample = []
     if orphan_rows:

@@ -38,6 +38,7 @@ def rows_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: Struc
     lines = [json.dumps(dict(zip(names, map(_json_value, row), strict=True))) for row in rows]
     session = spark._jsparkSession
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
     dataset = session.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())
     reader = session.read().schema(session.parseDataType(schema.json())).option("mode", "FAILFAST")
     return DataFrame(reader.json(dataset), spark)

@@ -493,6 +493,7 @@ def table_size(table: DataFrame, partition_column: str | None) -> tuple[int, int
     if not partition_column:
         return table.count(), None
     size = table.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(partition_column).alias("partitions")).first()
+    assert size is not None  # an aggregation without grouping is one row
     return int(size.rows), int(size.partitions)
 
 

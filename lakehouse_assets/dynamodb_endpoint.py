@@ -106,6 +106,7 @@ def apply_dynamodb_endpoint(spark: SparkSession, environ: Mapping[str, str] | No
     clients built from now on (one per Delta table the session opens) use it.
     """
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
     system = jvm.java.lang.System
     region_utils = jvm.com.amazonaws.regions.RegionUtils
     previous: dict[str, str | None] = {}

@@ -106,6 +106,7 @@ def apply_s3a_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = 
     """
     environ = os.environ if environ is None else environ
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # set once a SparkContext has started
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     system = jvm.java.lang.System
     previous_settings: dict[str, str | None] = {}
