@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
+from typing import TypedDict, Unpack
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -59,6 +60,16 @@ LEDGER_SCHEMA = StructType(
 ENTRY_COLUMNS = [f.name for f in LEDGER_SCHEMA.fields if f.name != "recorded_at"]
 
 
+class EntryCounts(TypedDict, total=False):
+    """`LedgerEntry`'s optional fields, as `for_object` takes them."""
+
+    rows_read: int | None
+    rows_accepted: int | None
+    rows_rejected: int | None
+    detail: str | None
+    rows_waiting: int | None
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     dataset: str
@@ -74,9 +85,9 @@ class LedgerEntry:
 
     @classmethod
     def for_object(
-        cls, dataset: str, obj: StoredObject, stage: str, run_id: str, **counts: int | str | None
+        cls, dataset: str, obj: StoredObject, stage: str, run_id: str, **counts: Unpack[EntryCounts]
     ) -> LedgerEntry:
-        return cls(dataset, obj.key, obj.digest, stage, run_id, **counts)  # type: ignore[arg-type]
+        return cls(dataset, obj.key, obj.digest, stage, run_id, **counts)
 
     @property
     def version_id(self) -> str:

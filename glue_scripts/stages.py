@@ -169,11 +169,11 @@ def ingest_landing(
                 counts |= append_counting_versions(spark, rows, path, [f.object.version_id for f in new])
             failpoint("raw_appended")
         for landed_file in landed:
-            rows = counts.get(landed_file.object.version_id, 0)
-            outcome.rows_by_file[landed_file.object.key] = rows
+            file_rows = counts.get(landed_file.object.version_id, 0)
+            outcome.rows_by_file[landed_file.object.key] = file_rows
             entries.append(
                 ledger.LedgerEntry.for_object(
-                    contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=rows
+                    contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=file_rows
                 )
             )
     ledger.record(spark, store, entries, now)
@@ -467,17 +467,20 @@ def process_batch(
     failpoint(f"processed_merged_{contract.name}")
     if outcome.rows_rejected or outcome.rows_waiting or outcome.late_rows_resolved or outcome.late_rows_waiting:
         merge_rejected(spark, rejected_path, contract, rejected_rows(checked_kept, contract, run_id, now))
-    entries = [
-        ledger.LedgerEntry(
-            contract.name,
-            *version_id.rsplit("#", 1),
-            ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
-            run_id,
-            detail=outcome.held.get(version_id),
-            **counts,
+    entries = []
+    for version_id, counts in outcome.counts_by_file.items():
+        source_file, digest = version_id.rsplit("#", 1)  # raw rows' digests are never null: always one `#`
+        entries.append(
+            ledger.LedgerEntry(
+                contract.name,
+                source_file,
+                digest,
+                ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
+                run_id,
+                detail=outcome.held.get(version_id),
+                **counts,
+            )
         )
-        for version_id, counts in outcome.counts_by_file.items()
-    ]
     ledger.record(spark, store, entries, now)
     failpoint(f"process_recorded_{contract.name}")
     outcome.processed_rows, outcome.partitions = table_size(
