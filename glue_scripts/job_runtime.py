@@ -57,6 +57,13 @@ def job_arguments(
     return {**optional, **{name: resolved[name] for name in [*required, *present]}}
 
 
+def given(args: Mapping[str, str | None], name: str) -> str:
+    """`args[name]` of a required argument, or of an optional one with a default: never None."""
+    value = args[name]
+    assert value is not None, f"--{name} has no value"
+    return value
+
+
 def glue_conf_pairs(conf: str | None) -> list[tuple[str, str]]:
     """Glue's `--conf` value (`k=v --conf k2=v2 ...`) as pairs."""
     if not conf:

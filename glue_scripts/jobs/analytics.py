@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.steps import analytics_step
 from glue_scripts.storage import open_store
 
@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(["table", "run_id", "lakehouse_root"], {"conf": None}, argv)
     with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
-        report = analytics_step(spark, open_store(args["lakehouse_root"]), args["table"] or "")
+        report = analytics_step(spark, open_store(given(args, "lakehouse_root")), args["table"] or "")
         publish(pipes, "analytics", report)
 
 

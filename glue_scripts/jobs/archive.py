@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glue_scripts.contracts import CONTRACTS
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.steps import archive_step, utc_now
 from glue_scripts.storage import open_store
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = job_arguments(["run_id", "lakehouse_root"], {"datasets": ",".join(CONTRACTS), "conf": None}, argv)
-    contracts = [CONTRACTS[name] for name in args["datasets"].split(",") if name]
+    contracts = [CONTRACTS[name] for name in given(args, "datasets").split(",") if name]
     with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
-        report = archive_step(spark, open_store(args["lakehouse_root"]), contracts, args["run_id"], utc_now())
+        report = archive_step(
+            spark, open_store(given(args, "lakehouse_root")), contracts, given(args, "run_id"), utc_now()
+        )
         publish(pipes, "archive", report)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glue_scripts import catalog
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.steps import catalog_step
 from glue_scripts.storage import open_store
 
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             import boto3
 
             glue = boto3.client("glue")
-        report = catalog_step(spark, open_store(args["lakehouse_root"]), args["glue_database"] or "", glue)
+        report = catalog_step(spark, open_store(given(args, "lakehouse_root")), args["glue_database"] or "", glue)
         publish(pipes, "catalog", report)
 
 

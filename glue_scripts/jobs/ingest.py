@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from glue_scripts.contracts import CONTRACTS
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.steps import ingest_step, utc_now
 from glue_scripts.storage import open_store
 
@@ -25,9 +25,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         spark = spark_session(args["conf"])
         report = ingest_step(
             spark,
-            open_store(args["lakehouse_root"]),
-            CONTRACTS[args["dataset"]],
-            args["run_id"],
+            open_store(given(args, "lakehouse_root")),
+            CONTRACTS[given(args, "dataset")],
+            given(args, "run_id"),
             utc_now(),
             only_versions=only_versions,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glue_scripts.contracts import CONTRACTS
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.steps import maintenance_step
 from glue_scripts.storage import open_store
 
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     contracts = [CONTRACTS[name] for name in (args["datasets"] or "").split(",") if name]
     with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
-        store = open_store(args["lakehouse_root"])
+        store = open_store(given(args, "lakehouse_root"))
         for contract in contracts:
             publish(pipes, "maintenance", maintenance_step(spark, store, contract))
 

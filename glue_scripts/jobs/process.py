@@ -28,7 +28,7 @@ from pyspark.sql import SparkSession
 
 from glue_scripts import ledger, stages
 from glue_scripts.contracts import CONTRACTS, DatasetContract
-from glue_scripts.job_runtime import dagster_pipes, job_arguments, publish, spark_session
+from glue_scripts.job_runtime import dagster_pipes, given, job_arguments, publish, spark_session
 from glue_scripts.landing import landing_files
 from glue_scripts.quality import (
     DEFAULT_REJECTION_MAX_SHARE,
@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         },
         argv,
     )
-    contract = CONTRACTS[args["dataset"]]
-    store = open_store(args["lakehouse_root"])
+    contract = CONTRACTS[given(args, "dataset")]
+    store = open_store(given(args, "lakehouse_root"))
     with dagster_pipes(argv=argv) as pipes:
         spark = spark_session(args["conf"])
         now = utc_now()
@@ -95,17 +95,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             spark,
             store,
             contract,
-            args["run_id"],
+            given(args, "run_id"),
             now,
             RejectionPolicy(
-                float(args["rejection_warn_share"]),
-                float(args["rejection_max_share"]),
-                int(args["rejection_min_rows"]),
+                float(given(args, "rejection_warn_share")),
+                float(given(args, "rejection_max_share")),
+                int(given(args, "rejection_min_rows")),
             ),
-            batch_run_ids=(args["batch_run_ids"] or args["run_id"]).split(","),
+            batch_run_ids=(args["batch_run_ids"] or given(args, "run_id")).split(","),
         )
         if args["archive_manifest_key"]:
-            manifest = archive_manifest(spark, store, contract, args["run_id"], now)
+            # A local root has no manifest: it fails in archive_manifest (no `prefix`) or in the write's check.
+            manifest = archive_manifest(spark, store, contract, given(args, "run_id"), now)  # type: ignore[arg-type]
             write_archive_manifest(store, args["archive_manifest_key"], manifest)
             print(f"archive manifest: {len(manifest['files'])} files at {args['archive_manifest_key']}")
         publish(pipes, "process", report)
