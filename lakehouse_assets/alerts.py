@@ -71,7 +71,7 @@ def failure_message(context: RunFailureSensorContext) -> str:
     run: DagsterRun = context.dagster_run
     lines = [f"Run {run.run_id} of {run.job_name} failed: {context.failure_event.message}"]
     for step in context.get_step_failure_events():
-        error = step.event_specific_data.error
+        error = step.step_failure_data.error
         if error and error.cls_name == "DagsterAssetCheckFailedError":
             continue  # the failed checks follow, each with its description
         lines.append(f"- step {step.step_key} failed: {error.message.strip() if error else 'unknown error'}")

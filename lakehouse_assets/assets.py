@@ -18,6 +18,7 @@ AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here a
 """
 
 from collections.abc import Iterator
+from typing import cast
 
 from dagster import (
     AssetCheckResult,
@@ -122,7 +123,7 @@ def ingest_landed_files(
     run`, a materialization from the UI) gets the same tags here, naming the files it loaded or
     quarantined, after each data set (so a run that fails midway names what it did load).
     """
-    results = []
+    results: list[MaterializeResult] = []
     tag_files = landed_files.FILES_TAG not in context.run.tags
     loaded: list[str] = []
     for contract in CONTRACTS.values():
@@ -138,7 +139,8 @@ def ingest_landed_files(
             loaded.extend(files_loaded(outcome))
         if tag_files and loaded:
             context.instance.add_run_tags(context.run_id, landed_files.files_tags(loaded))
-        results.extend(step.results)
+        # Materializations only: the raw tables have no checks.
+        results.extend(cast("list[MaterializeResult]", step.results))
     yield from results
 
 

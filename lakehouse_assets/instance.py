@@ -169,7 +169,7 @@ def run_worker_pid(instance: DagsterInstance, run: DagsterRun) -> int | None:
         event = entry.dagster_event
         pid = event.engine_event_data.metadata.get("pid") if event else None
         if pid is not None and str(pid.value).isdigit():
-            return int(pid.value)
+            return int(str(pid.value))  # the same number: `value` is typed as any metadata value
     return None
 
 

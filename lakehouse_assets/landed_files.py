@@ -36,7 +36,9 @@ from dagster import (
 from glue_scripts.storage import LANDING
 
 LANDED_FILES_KEY = AssetKey([LANDING, "files"])
-landed_files_partitions = DynamicPartitionsDefinition(name="landed_files")
+# The partitions' name (a `str`: `DynamicPartitionsDefinition.name` is typed optional).
+LANDED_FILES_PARTITIONS = "landed_files"
+landed_files_partitions = DynamicPartitionsDefinition(name=LANDED_FILES_PARTITIONS)
 
 FILES_TAG = "lakehouse/files"
 FILE_COUNT_TAG = "lakehouse/file_count"
@@ -72,9 +74,9 @@ def version_id(file_partition_key: str) -> str:
 def register(instance: DagsterInstance, version_ids: Iterable[str]) -> None:
     """Add the partitions these file versions do not have yet."""
     keys = [partition_key(v) for v in version_ids]
-    missing = [k for k in keys if not instance.has_dynamic_partition(landed_files_partitions.name, k)]
+    missing = [k for k in keys if not instance.has_dynamic_partition(LANDED_FILES_PARTITIONS, k)]
     if missing:
-        instance.add_dynamic_partitions(landed_files_partitions.name, missing)
+        instance.add_dynamic_partitions(LANDED_FILES_PARTITIONS, missing)
 
 
 def file_materialization(version: str, metadata: Mapping[str, Any]) -> AssetMaterialization:

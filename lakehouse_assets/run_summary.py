@@ -28,7 +28,7 @@ def render_summary(result: ExecuteInProcessResult, lakehouse_root: str, planned:
     lines.append(archived)
     for event in result.all_events:
         if event.is_step_failure:
-            error = event.event_specific_data.error
+            error = event.step_failure_data.error
             message = error.message.strip() if error else "unknown error"
             lines.append(f"step {event.step_key} failed: {message}")
     return "\n".join(lines)
@@ -36,14 +36,14 @@ def render_summary(result: ExecuteInProcessResult, lakehouse_root: str, planned:
 
 def planned_checks(instance: DagsterInstance, run_id: str) -> list[AssetCheckKey]:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED).records
-    return [r.event_log_entry.dagster_event.event_specific_data.asset_check_key for r in records]
+    return [r.event_log_entry.get_dagster_event().asset_check_planned_data.asset_check_key for r in records]
 
 
 def materializations(result: ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
     """Asset key -> its metadata as plain values."""
     found: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
+        materialization = event.step_materialization_data.materialization
         metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
         found[materialization.asset_key.to_user_string()] = metadata
     return found
@@ -144,7 +144,9 @@ def check_lines(result: ExecuteInProcessResult, planned: Sequence[AssetCheckKey]
     evaluations = result.get_asset_check_evaluations()
     evaluated_keys = {evaluation.asset_check_key for evaluation in evaluations}
     not_run = sorted({key.asset_key.to_user_string() for key in planned if key not in evaluated_keys})
-    failed, warned, not_evaluated = [], [], 0
+    failed: list[str] = []
+    warned: list[str] = []
+    not_evaluated = 0
     for evaluation in evaluations:
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         evaluated = getattr(evaluation.metadata.get("evaluated"), "value", True)

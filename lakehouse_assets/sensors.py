@@ -213,7 +213,7 @@ def run_request(batch: list[StoredObject], repository: RepositoryDefinition) -> 
 
 
 def known_versions(context: SensorEvaluationContext) -> Callable[[Sequence[str]], set[str]]:
-    name = landed_files.landed_files_partitions.name
+    name = landed_files.LANDED_FILES_PARTITIONS
 
     def lookup(version_ids: Sequence[str]) -> set[str]:
         if len(version_ids) > BULK_LOOKUP_THRESHOLD:

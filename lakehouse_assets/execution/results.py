@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeResult, MetadataValue
 from dagster._core.definitions.metadata.external_metadata import (
     EXTERNAL_METADATA_TYPE_INFER,
+    ExternalMetadataValue,
     metadata_map_from_external,
 )
 
@@ -22,7 +23,8 @@ def dagster_metadata(metadata: Mapping[str, Any]) -> dict[str, MetadataValue]:
         else {"raw_value": value, "type": EXTERNAL_METADATA_TYPE_INFER}
         for key, value in metadata.items()
     }
-    return dict(metadata_map_from_external(external))
+    # Plain dicts (they may have crossed Pipes as JSON): Dagster checks each `type` as it converts them.
+    return dict(metadata_map_from_external(cast(Mapping[str, ExternalMetadataValue], external)))
 
 
 def materialize_result(materialization: Mapping[str, Any]) -> MaterializeResult:
