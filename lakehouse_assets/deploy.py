@@ -223,7 +223,9 @@ def stack_parameters(
     Only values that differ from the template's default are kept (UsePreviousValue): one that was
     the default follows the template, so a new default (say a newer EMR release) reaches the stack.
     """
-    parameters = [{"ParameterKey": key, "ParameterValue": value} for key, value in sorted(given.items())]
+    parameters: list[dict[str, Any]] = [
+        {"ParameterKey": key, "ParameterValue": value} for key, value in sorted(given.items())
+    ]
     if existing:
         for parameter in existing.get("Parameters", []):
             key = parameter["ParameterKey"]

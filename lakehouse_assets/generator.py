@@ -205,15 +205,11 @@ class DirtyRows:
             if f"invalid_{name}" in self.kinds:
                 self.edits[f"invalid_{name}"] = self._setter(name, self._invalid_value(name))
         for rule in contract.date_rules:
-            self.edits[rule.reason] = self._setter(
-                rule.column, lambda fields, n, ts=rule.timestamp_column: str(self._date_of(fields, ts) + timedelta(1))
-            )
+            self.edits[rule.reason] = self._setter(rule.column, self._day_after_value(rule.timestamp_column))
         for fk in contract.foreign_keys:
             self.edits[fk.reason] = self._setter(fk.column, lambda fields, n: str(self._unknown_parent()))
         for match in contract.parent_matches:
-            self.edits[match.reason] = self._setter(
-                match.column, lambda fields, n, c=match.column: self._plus_one(fields, c)
-            )
+            self.edits[match.reason] = self._setter(match.column, self._plus_one_value(match.column))
 
     def next_kind(self, last_day: bool) -> str | None:
         """The kind of dirty row due after the next clean row, or None."""
@@ -295,6 +291,14 @@ class DirtyRows:
             raise ValueError(f"no invalid value for {self.contract.name}.{name} ({column.type})")
         return lambda fields, n: variants[n % len(variants)]
 
+    def _day_after_value(self, timestamp_column: str) -> Callable[[list[str], int], str]:
+        """The day after the row's `timestamp_column` date."""
+        return lambda fields, n: str(self._date_of(fields, timestamp_column) + timedelta(1))
+
+    def _plus_one_value(self, column: str) -> Callable[[list[str], int], str]:
+        """The row's `column` plus one."""
+        return lambda fields, n: self._plus_one(fields, column)
+
     def _date_of(self, fields: list[str], timestamp_column: str) -> date:
         return datetime.fromisoformat(fields[self.position[timestamp_column]]).date()
 
@@ -340,10 +344,10 @@ class CsvFile:
 def write_clean(out: CsvFile, dirty: DirtyRows | None, line: str, last_day: bool, stale: deque[str]) -> None:
     """A clean line, with the dirty line its turn calls for."""
     kind = dirty.next_kind(last_day) if dirty else None
-    if kind is None:
+    if dirty is None or kind is None:
         out.handle.write(line)
     else:
-        write_with_dirty(out, dirty, kind, line, stale)  # type: ignore[arg-type]
+        write_with_dirty(out, dirty, kind, line, stale)
     out.clean += 1
 
 
