@@ -1,32 +1,17 @@
-"""Sensors: the landing sensor (new files -> a raw-ingestion run) and the automation sensor.
+"""Sensors: the landing sensor (new files -> a run of the loading job) and the automation sensor.
 
-The landing sensor replaces the old S3 -> Lambda trigger. It watches `landing/<dataset>/` of all
-three data sets through the `Store`, so a local folder and an S3 bucket behave the same.
+The landing sensor watches `landing/<dataset>/` of all three data sets through the `Store`, so a
+local folder and an S3 bucket behave the same. A file version is new when its (key, ETag or MD5) is
+not yet a partition of `landing/files`: the same content landed again is not requested again. Each
+tick lists, per data set, after a cursor key (S3's `StartAfter`, one key behind the last seen), and
+every `full_listing_interval` seconds lists everything, at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES`
+pages per tick, for names that sort before the cursor. Nothing depends on modification times.
+Files found together become one run, parents' files first, from their raw tables to the archive.
+docs/ARCHITECTURE.md tells why (S3 has no "changed since" listing; Dagster's 60 s tick timeout).
 
-What "new" means: a file version, i.e. (key, ETag or MD5). The sensor remembers the versions it
-has requested as partitions of `landing/files` (in the Dagster instance, not in the cursor, so
-memory does not grow the cursor and survives cursor resets). The same content landed again is
-not requested again; the same key with other content is.
-
-What it lists each tick (S3 has no "changed since" listing): keys come back in lexical order, so
-the cursor keeps, per data set, a key to list after (`StartAfter`): normally one list call per
-data set returns only what sorts after the last files seen, which on a time-ordered layout
-(`orders/2025-04-16.csv`, `.../2025/04/16/...`) is exactly what is new. The cursor stays one key
-behind the last key seen, so a re-upload of that key is noticed too; a deleted cursor key is
-harmless (`StartAfter` needs no existing key); nothing depends on modification times, so files
-landing in the same second are never lost (unlike the `since_key`/LastModified approach of
-`dagster_aws.s3.sensor.get_s3_keys`, dagster issue 22892). Names that sort before the cursor
-(out-of-order names, re-uploads of older keys) are found by a full listing every
-`full_listing_interval` seconds (default 5 min; Auto Loader's `backfillInterval` idea). The landing
-zone drains as files are archived, so that full listing is normally short; when it is not (a
-backlog of 100,000 files), it lists at most `LAKEHOUSE_MAX_FULL_LISTING_PAGES` pages (default 20,
-i.e. 20,000 keys) per tick and resumes on the next, so no tick comes near Dagster's 60 s timeout.
-
-Files found together become one run (at most `max_files_per_run` files each, parents' files
-first), from their raw tables down to the archive: one process and one Spark session per batch.
-The automation sensor below evaluates the assets' `AutomationCondition`s (see `assets.py`) for
-whatever the landing sensor did not start: a raw table materialized by hand, a new processed
-version feeding the analytics.
+The automation sensor evaluates the assets' `AutomationCondition`s (see `assets.py`) for whatever
+the landing sensor did not start: a raw table materialized by hand, a new processed version feeding
+the analytics.
 """
 
 from __future__ import annotations
