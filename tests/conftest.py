@@ -18,7 +18,6 @@ groups of the slowest tiers go first, so the two workers finish together.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +27,6 @@ from pyspark.sql import SparkSession
 
 from glue_scripts.storage import LocalStore
 from tests.spark_settings import spark_session_for_tests
-
-REPO = Path(__file__).resolve().parents[1]
-LAB_DATA = REPO / "data" / "lab_apr_2025" / "csv"
 
 pytest_plugins = ["tests.s3_fixtures", "tests.postgres_fixtures", "tests.lab_fixtures"]
 
@@ -90,10 +86,3 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
-
-
-def write_landing(store: LocalStore, dataset: str, name: str, text: str) -> str:
-    key = f"landing/{dataset}/{name}"
-    store.write_bytes(key, text.encode())
-    os.utime(store.path / key)
-    return key

@@ -34,12 +34,11 @@ from dagster import DagsterInstance
 from glue_scripts.storage import S3Store
 from lakehouse_assets import cli
 from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
+from tests.helpers import LAB_DATA, REPO
 from tests.postgres_fixtures import PostgresServer
 from tests.processes import free_port, start_group, stop_group
 from tests.spark_settings import subprocess_environment
 
-REPO = Path(__file__).resolve().parents[1]
-LAB_DATA = REPO / "data" / "lab_apr_2025" / "csv"
 LAB_GROUP = "lab"
 LAB_FILES = 31
 LAB_ROWS = {"products": 1_000, "orders": 7_500, "order_items": 40_803}

@@ -36,8 +36,8 @@ from glue_scripts.contracts import DATASETS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.failpoints import install_hook
 from glue_scripts.storage import LocalStore, S3Store, Store
-from tests.conftest import REPO
 from tests.glue_scripts.fault_driver import run_pipeline
+from tests.helpers import REPO
 
 PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
 ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"

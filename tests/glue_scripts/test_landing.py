@@ -21,7 +21,7 @@ from glue_scripts.landing import (
     staging_key,
 )
 from glue_scripts.storage import LocalStore, StoredObject
-from tests.conftest import write_landing
+from tests.helpers import write_landing
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
 

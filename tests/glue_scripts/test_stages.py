@@ -18,7 +18,7 @@ from glue_scripts.stages import (
     table_path,
 )
 from glue_scripts.storage import LocalStore
-from tests.conftest import write_landing
+from tests.helpers import write_landing
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
 ORDERS_HEADER = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"

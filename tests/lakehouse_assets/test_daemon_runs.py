@@ -32,7 +32,8 @@ from lakehouse_assets import cli
 from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
 from lakehouse_assets.table_locks import LOCK_ACQUIRED
 from tests.dagster_runs import LAUNCH_JOB, UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
-from tests.lab_fixtures import REPO, code_location_loaded, graphql, wait_for, warning_lines
+from tests.helpers import REPO
+from tests.lab_fixtures import code_location_loaded, graphql, wait_for, warning_lines
 from tests.processes import free_port, start_group, stop_group
 from tests.spark_settings import subprocess_environment
 

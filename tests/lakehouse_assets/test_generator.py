@@ -31,8 +31,8 @@ from lakehouse_assets.generator import (
     generate,
     one_run_reason,
 )
-from tests.conftest import LAB_DATA
 from tests.generated_data import expected_per_file, per_file
+from tests.helpers import LAB_DATA
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 TINY: dict[str, Any] = {"scale": 2.5e-5, "days": 2, "dirty_share": 0.3, "seed": 7}

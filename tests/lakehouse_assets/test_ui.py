@@ -30,7 +30,8 @@ from pyspark.sql import SparkSession
 from glue_scripts.contracts import DATASETS
 from glue_scripts.delta_tables import read_table
 from lakehouse_assets.landed_files import files_tag_value
-from tests.lab_fixtures import LAB_DATA, LAB_GROUP, REPO, LabLakehouse, LakehouseDev
+from tests.helpers import LAB_DATA, REPO
+from tests.lab_fixtures import LAB_GROUP, LabLakehouse, LakehouseDev
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: pip install -e '.[dev]' (or make install)"
