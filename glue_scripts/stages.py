@@ -427,6 +427,30 @@ def process_batch(
 
     batch = waiting_batch(spark, store, contract)
     outcome.files, outcome.still_held = batch.files, batch.still_held
+    if outcome.files or (contract.foreign_keys and not late_parent_rows(read_table(spark, rejected_path)).isEmpty()):
+        check_and_merge(spark, store, contract, batch, outcome, run_id, now, limit)
+    outcome.processed_rows, outcome.partitions = table_size(
+        read_table(spark, processed_path), contract.partition_column
+    )
+    outcome.processed_version = table_version(spark, processed_path)
+    outcome.rejected_version = table_version(spark, rejected_path)
+    return outcome
+
+
+def check_and_merge(
+    spark: SparkSession,
+    store: Store,
+    contract: DatasetContract,
+    batch: Batch,
+    outcome: ProcessOutcome,
+    run_id: str,
+    now: datetime,
+    limit: RejectionPolicy | None,
+) -> None:
+    """Check the batch's rows (and the late rows waiting for a parent), merge them, record the files."""
+    processed_path = table_path(store, PROCESSED, contract)
+    rejected_path = table_path(store, REJECTED, contract)
+    raw_path = table_path(store, RAW, contract)
     columns = candidate_columns(contract)
     candidates = (
         read_table(spark, raw_path)
@@ -483,12 +507,6 @@ def process_batch(
         )
     ledger.record(spark, store, entries, now)
     failpoint(f"process_recorded_{contract.name}")
-    outcome.processed_rows, outcome.partitions = table_size(
-        read_table(spark, processed_path), contract.partition_column
-    )
-    outcome.processed_version = table_version(spark, processed_path)
-    outcome.rejected_version = table_version(spark, rejected_path)
-    return outcome
 
 
 def table_size(table: DataFrame, partition_column: str | None) -> tuple[int, int | None]:

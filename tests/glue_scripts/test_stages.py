@@ -160,6 +160,9 @@ def test_nothing_lost_and_a_second_delivery_changes_nothing(spark: SparkSession,
     write_landing(store, "orders", "a.csv", text)  # the same delivery again
     again = run_all(spark, store, "r2")["orders"]
     assert (again.files, again.rows_read) == ([], 0)
+    # Nothing waited: no table was written, and the figures are those of the tables as they are.
+    assert (again.processed_version, again.rejected_version) == (outcome.processed_version, outcome.rejected_version)
+    assert (again.processed_rows, again.partitions) == (1, 1)
     assert {z: read_table(spark, table_path(store, z, ORDERS)).count() for z in versions} == versions
     assert store.list("landing/orders") == []
 
