@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--jvm-option", action="append", default=[], help="one more option for the driver's JVM")
     parser.add_argument("--repeat", type=int, default=1, help="run the pipeline this many times, each on a new root")
     parser.add_argument("--list-jobs", action="store_true", help="print each part's Spark jobs (where they start)")
+    parser.add_argument("--again", action="store_true", help="then the same steps on the same root, nothing landed")
     args = parser.parse_args()
     if args.no_class_archive:
         os.environ["LAKEHOUSE_JVM_ARCHIVE"] = "off"
@@ -103,7 +104,7 @@ def main() -> None:
     spark.sparkContext.setLogLevel("ERROR")
     rows = [("Spark session start", time.perf_counter() - started, 0)]
     for repeat in range(args.repeat):
-        rows += run_pipeline(spark, tiny=args.tiny, label="" if args.repeat == 1 else f" ({repeat + 1})")
+        rows += run_pipeline(spark, args.tiny, "" if args.repeat == 1 else f" ({repeat + 1})", args.again)
     total = time.perf_counter() - started
     print("| part | seconds | Spark jobs |\n| --- | --- | --- |")
     for name, seconds, count in rows:
@@ -131,8 +132,9 @@ def print_jobs(spark: object) -> None:
         print(f"  {job['jobId']:4d} {job['name'][:80]} | {job.get('description', '')[:90]}")
 
 
-def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float, int]]:
-    """The steps in `lakehouse_job`'s order on a new root: (part, seconds, Spark jobs) each."""
+def run_pipeline(spark: object, tiny: bool, label: str, again: bool = False) -> list[tuple[str, float, int]]:
+    """The steps in `lakehouse_job`'s order on a new root: (part, seconds, Spark jobs) each; with
+    `again`, the steps once more with nothing landed (what a data set without a new file costs)."""
     from glue_scripts import analytics, quality, steps
     from glue_scripts.contracts import CONTRACTS
     from glue_scripts.storage import LocalStore
@@ -154,15 +156,20 @@ def run_pipeline(spark: object, tiny: bool, label: str) -> list[tuple[str, float
             jobs_started = len(context.statusTracker().getJobIdsForGroup(name + label))
             rows.append((name + label, time.perf_counter() - begun, jobs_started))
 
-        for contract in contracts:
-            part(f"ingest {contract.name}", lambda c=contract: steps.ingest_step(spark, store, c, "bench", now))
-        for contract in contracts:
-            part(f"process {contract.name}", lambda c=contract: steps.process_step(spark, store, c, "bench", now))
-            part(f"checks {contract.name}", lambda c=contract: quality.check_results(spark, store, c, ["bench"]))
-        for name in analytics.ANALYTICS_TABLES:
-            part(f"analytics {name}", lambda n=name: analytics.build_table(spark, store, n))
-            part(f"reconcile {name}", lambda n=name: analytics.reconcile_table(spark, store, n))
-        part("archive", lambda: steps.archive_step(spark, store, contracts, "bench", now))
+        def run_steps(run: str, tail: str) -> None:
+            for contract in contracts:
+                part(f"ingest {contract.name}{tail}", lambda c=contract: steps.ingest_step(spark, store, c, run, now))
+            for contract in contracts:
+                part(f"process {contract.name}{tail}", lambda c=contract: steps.process_step(spark, store, c, run, now))
+                part(f"checks {contract.name}{tail}", lambda c=contract: quality.check_results(spark, store, c, [run]))
+            for name in analytics.ANALYTICS_TABLES:
+                part(f"analytics {name}{tail}", lambda n=name: analytics.build_table(spark, store, n))
+                part(f"reconcile {name}{tail}", lambda n=name: analytics.reconcile_table(spark, store, n))
+            part(f"archive{tail}", lambda: steps.archive_step(spark, store, contracts, run, now))
+
+        run_steps("bench", "")
+        if again:
+            run_steps("again", ", again")
     return rows
 
 
