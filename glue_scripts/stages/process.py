@@ -1,29 +1,16 @@
-"""The pipeline's stages for one data set: landing -> raw, raw -> processed + rejected, archive.
-
-Each stage is a plain function of a Spark session, a `Store` and a contract, returning an outcome
-with the figures a caller (Dagster, a Glue job, a test) reports. The ledger decides what each
-stage still has to do, so every stage can be rerun after any failure:
-- `ingest_landing`: landing files not yet in raw are checked (unreadable ones quarantined) and
-  their rows appended to `raw/<dataset>` with lineage.
-- `process_batch`: raw rows of files still waiting in landing are cast, validated, deduplicated
-  and merged into `processed/<dataset>`; the rest go to `rejected/<dataset>` with their reasons.
-  Children also retry the rows that only waited for a parent (late parents). A batch over the
-  rejection limit is held in landing instead (`release_held` lets it through).
-- `archive_landed`: landing files whose rows are fully accounted for move to `archived/`.
-"""
+"""raw -> processed + rejected: the waiting files' rows cast, validated, deduplicated and merged; the
+rest kept in `rejected/<dataset>` with their reasons; a batch over the rejection limit held in landing."""
 
 from __future__ import annotations
 
-import posixpath
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, IntegerType, StringType, StructField, StructType, TimestampType
 
 from glue_scripts import ledger
 from glue_scripts.contracts import (
@@ -40,16 +27,21 @@ from glue_scripts.contracts import (
 from glue_scripts.delta_tables import ensure_table, read_table, table_version
 from glue_scripts.failpoints import failpoint
 from glue_scripts.landing import (
-    LandedFile,
-    RefusedFile,
-    inspect_files,
     landing_files,
     raw_schema,
-    read_landed_files,
-    staged_for_spark,
 )
 from glue_scripts.quality import RejectionPolicy
-from glue_scripts.storage import ARCHIVED, PROCESSED, QUARANTINE, RAW, REJECTED, Store, StoredObject, table_key
+from glue_scripts.stages.tables import (
+    FROM_REJECTED,
+    PROCESSED_AT,
+    REJECTED_AT,
+    RESOLVED_AT,
+    RESOLVED_RUN_ID,
+    processed_schema,
+    rejected_schema,
+    table_path,
+)
+from glue_scripts.storage import PROCESSED, RAW, REJECTED, Store, StoredObject, table_key
 from glue_scripts.validation import (
     KEY_IS_STORED,
     TYPED,
@@ -60,203 +52,6 @@ from glue_scripts.validation import (
     mark_stale,
     validate_rows,
 )
-
-PROCESSED_AT = "processed_at"
-REJECTED_AT = "rejected_at"
-RESOLVED_AT = "resolved_at"
-RESOLVED_RUN_ID = "resolved_run_id"
-FROM_REJECTED = "__from_rejected"
-
-
-def table_path(store: Store, zone: str, contract: DatasetContract) -> str:
-    return store.spark_path(table_key(zone, contract.name))
-
-
-def processed_schema(contract: DatasetContract) -> StructType:
-    return StructType(
-        [StructField(c.name, c.data_type, nullable=c.name != contract.primary_key) for c in contract.columns]
-        + [
-            StructField(SOURCE_FILE, StringType()),
-            StructField(SOURCE_LINE, IntegerType()),
-            StructField(RUN_ID, StringType()),
-            StructField(PROCESSED_AT, TimestampType()),
-        ]
-    )
-
-
-def rejected_schema(contract: DatasetContract) -> StructType:
-    return StructType(
-        [StructField(name, StringType()) for name in contract.column_names]
-        + [
-            StructField(RAW_RECORD, StringType()),
-            StructField(REJECT_REASONS, ArrayType(StringType())),
-            StructField(SOURCE_FILE, StringType()),
-            StructField(SOURCE_FILE_DIGEST, StringType()),
-            StructField(SOURCE_LINE, IntegerType()),
-            StructField(RUN_ID, StringType()),
-            StructField(REJECTED_AT, TimestampType()),
-            StructField(RESOLVED_AT, TimestampType()),
-            StructField(RESOLVED_RUN_ID, StringType()),
-        ]
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# landing -> raw
-
-
-@dataclass
-class IngestOutcome:
-    dataset: str
-    rows_by_file: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, str] = field(default_factory=dict)
-    already_ingested: list[str] = field(default_factory=list)
-    # landing key -> the key its identical content was loaded from (a replay: not loaded again)
-    replayed: dict[str, str] = field(default_factory=dict)
-    # File versions asked for by name (`only_versions`) that are not in landing any more.
-    not_in_landing: list[str] = field(default_factory=list)
-    # landing key -> file version id, for every file this outcome mentions
-    versions: dict[str, str] = field(default_factory=dict)
-    table_version: int | None = None
-
-    @property
-    def rows_ingested(self) -> int:
-        return sum(self.rows_by_file.values())
-
-
-def ingest_landing(
-    spark: SparkSession,
-    store: Store,
-    contract: DatasetContract,
-    run_id: str,
-    now: datetime,
-    only_versions: Collection[str] | None = None,
-) -> IngestOutcome:
-    """Load landing files into raw: all waiting ones, or only the file versions named (a sensor batch)."""
-    outcome = IngestOutcome(contract.name)
-    objects = landing_files(store, contract.name)
-    if only_versions is not None:
-        wanted = set(only_versions)
-        outcome.not_in_landing = sorted(wanted - {o.version_id for o in objects})
-        objects = [o for o in objects if o.version_id in wanted]
-    outcome.versions = {o.key: o.version_id for o in objects}
-    loads = ledger.raw_loads(spark, store, contract.name, objects)
-    outcome.already_ingested = sorted(o.key for o in objects if o.version_id in loads.versions)
-    pending = [o for o in objects if o.version_id not in loads.versions]
-    entries: list[ledger.LedgerEntry] = []
-    pending = skip_replays(contract, pending, loads.first_file_by_digest, run_id, outcome, entries)
-    inspected = inspect_files(store, contract, pending)
-    for refused in (f for f in inspected if isinstance(f, RefusedFile)):
-        quarantine_file(store, contract.name, refused.object, refused.reason)
-        outcome.quarantined[refused.object.key] = refused.reason
-        entries.append(
-            ledger.LedgerEntry.for_object(
-                contract.name, refused.object, ledger.STAGE_QUARANTINED, run_id, detail=refused.reason
-            )
-        )
-    landed = [f for f in inspected if isinstance(f, LandedFile)]
-    path = table_path(store, RAW, contract)
-    created = ensure_table(spark, path, raw_schema(contract))
-    if landed:
-        versions = [f.object.version_id for f in landed]
-        # Rows may already be in raw if a run died between the append and the ledger entry.
-        counts = {} if created else ledger.rows_by_version(read_table(spark, path), versions)
-        new = [f for f in landed if f.object.version_id not in counts]
-        if new:
-            failpoint("raw_write")
-            with staged_for_spark(store, contract, new) as staged:
-                rows = read_landed_files(spark, store, contract, new, run_id, now, staged)
-                counts |= append_counting_versions(spark, rows, path, [f.object.version_id for f in new])
-            failpoint("raw_appended")
-        for landed_file in landed:
-            file_rows = counts.get(landed_file.object.version_id, 0)
-            outcome.rows_by_file[landed_file.object.key] = file_rows
-            entries.append(
-                ledger.LedgerEntry.for_object(
-                    contract.name, landed_file.object, ledger.STAGE_RAW, run_id, rows_read=file_rows
-                )
-            )
-    ledger.record(spark, store, entries, now)
-    outcome.table_version = table_version(spark, path)
-    return outcome
-
-
-def append_counting_versions(
-    spark: SparkSession, rows: DataFrame, path: str, version_ids: list[str], observed_limit: int = 64
-) -> dict[str, int]:
-    """Append rows to a Delta table; their count per file version, counted as they are written.
-
-    Counted by a Spark `Observation` on the write itself, so no read of the table follows (for a
-    small batch that read-back, a Delta snapshot and a query, costs more than the write). Beyond
-    `observed_limit` versions (a backlog) one aggregate per version would be a wide expression:
-    the rows are counted from the table afterwards instead.
-    """
-    if len(version_ids) > observed_limit:
-        rows.write.format("delta").mode("append").save(path)
-        return ledger.rows_by_version(read_table(spark, path), version_ids)
-    observation = Observation("rows_by_version")
-    version = ledger.version_column()
-    counts = [F.count_if(version == version_id).alias(str(i)) for i, version_id in enumerate(version_ids)]
-    rows.observe(observation, *counts).write.format("delta").mode("append").save(path)
-    measured = observation.get
-    return {version_id: n for i, version_id in enumerate(version_ids) if (n := int(measured[str(i)]))}
-
-
-def skip_replays(
-    contract: DatasetContract,
-    pending: list[StoredObject],
-    first_file_by_digest: dict[str, str],
-    run_id: str,
-    outcome: IngestOutcome,
-    entries: list[ledger.LedgerEntry],
-) -> list[StoredObject]:
-    """The pending files minus replays: content already loaded into raw under another name.
-
-    The same bytes landed again (a retried upload under a new name, a re-sent delivery) carry no new
-    row, and loading them again would put every row in raw twice and, in one batch, reject one copy
-    of each as a duplicate key. A replay gets a `raw` ledger entry with 0 rows naming the original,
-    so it is processed (0 rows) and archived like any file. Identity is the content digest (MD5, or
-    the S3 ETag: a multipart upload's ETag depends on its part size, so the same bytes uploaded in
-    other parts are not recognised and are loaded again, which the merge makes harmless).
-    """
-    seen = dict(first_file_by_digest)
-    fresh = []
-    for obj in sorted(pending, key=lambda o: o.key):
-        original = seen.setdefault(obj.digest, obj.key)
-        if original == obj.key:
-            fresh.append(obj)
-            continue
-        outcome.replayed[obj.key] = original
-        outcome.rows_by_file[obj.key] = 0
-        detail = f"replay: same content as {original}"
-        entry = ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_RAW, run_id, rows_read=0, detail=detail)
-        entries.append(entry)
-    return fresh
-
-
-def quarantine_file(store: Store, dataset: str, obj: StoredObject, reason: str) -> str:
-    """Move a refused file to quarantine with its reason; a rerun after a crash mid-move finishes that move."""
-    target = free_key(store, f"{QUARANTINE}/{dataset}/{obj.name}", obj)
-    store.write_bytes(f"{target}.reason.txt", f"{obj.key}: {reason}\n".encode())
-    store.move(obj.key, target)
-    return target
-
-
-def free_key(store: Store, key: str, obj: StoredObject) -> str:
-    """Where `obj` goes: `key`, or a sibling name with the content digest when another file sits there.
-
-    A copy of `obj` itself at either name is the trace of a move that crashed after its copy and
-    before its delete: that name is returned again, so the rerun's move only deletes the source
-    instead of leaving a second, digest-suffixed copy.
-    """
-    if not store.exists(key) or store.holds_copy_of(key, obj):
-        return key
-    stem, dot, suffix = obj.name.partition(".")
-    return posixpath.join(posixpath.dirname(key), f"{stem}.{obj.digest[:12]}{dot}{suffix}")
-
-
-# ---------------------------------------------------------------------------------------------
-# raw -> processed + rejected
 
 
 @dataclass
@@ -626,55 +421,3 @@ def tally(checked: DataFrame, contract: DatasetContract, outcome: ProcessOutcome
     outcome.rejected_by_reason = dict(sorted(rejected.items()))
     outcome.waiting_by_reason = dict(sorted(waiting.items()))
     outcome.partitions_touched = sorted(partitions)
-
-
-# ---------------------------------------------------------------------------------------------
-# landing -> archived
-
-
-@dataclass
-class ArchiveOutcome:
-    dataset: str
-    archived: dict[str, str] = field(default_factory=dict)  # landing key -> archived key
-    versions: dict[str, str] = field(default_factory=dict)  # landing key -> file version id
-
-
-def archive_landed(
-    spark: SparkSession, store: Store, contract: DatasetContract, run_id: str, now: datetime
-) -> ArchiveOutcome:
-    """Move every landing file whose rows are accounted for (ledger: processed) to the archive.
-
-    The `archived` ledger entries (with each file's target) are written first, then the files are
-    moved: a crash among the moves leaves no archived file without its entry, and the rerun moves
-    the rest to the targets already recorded (a file whose move crashed between copy and delete is
-    recognised there by content, and only its source is deleted). A version archived before and
-    landed again goes to its recorded target, onto its own copy: archived once.
-    """
-    outcome = ArchiveOutcome(contract.name)
-    objects = landing_files(store, contract.name)
-    ids = [o.version_id for o in objects]
-    reached = ledger.stages_by_version(spark, store, contract.name, ids)
-    done = [o for o in objects if ledger.STAGE_PROCESSED in reached.get(o.version_id, set())]
-    recorded = ledger.archive_targets(
-        spark, store, contract.name, [o.version_id for o in done if ledger.STAGE_ARCHIVED in reached[o.version_id]]
-    )
-    entries, moves = [], []
-    for obj in done:
-        target = recorded.get(obj.version_id)
-        if target is None:
-            target = archive_key(store, contract.name, obj, now)
-            entries.append(
-                ledger.LedgerEntry.for_object(contract.name, obj, ledger.STAGE_ARCHIVED, run_id, detail=target)
-            )
-        moves.append((obj, target))
-    ledger.record(spark, store, entries, now)
-    for obj, target in moves:
-        store.move(obj.key, target)
-        failpoint("archive_moved")
-        outcome.archived[obj.key] = target
-        outcome.versions[obj.key] = obj.version_id
-    return outcome
-
-
-def archive_key(store: Store, dataset: str, obj: StoredObject, now: datetime) -> str:
-    return free_key(store, f"{ARCHIVED}/{dataset}/{now:%Y/%m/%d}/{obj.name}", obj)
