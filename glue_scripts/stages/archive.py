@@ -8,13 +8,9 @@ from datetime import datetime
 from pyspark.sql import SparkSession
 
 from glue_scripts import ledger
-from glue_scripts.contracts import (
-    DatasetContract,
-)
+from glue_scripts.contracts import DatasetContract
 from glue_scripts.failpoints import failpoint
-from glue_scripts.landing import (
-    landing_files,
-)
+from glue_scripts.landing import landing_files
 from glue_scripts.stages.ingest import free_key
 from glue_scripts.storage import ARCHIVED, Store, StoredObject
 

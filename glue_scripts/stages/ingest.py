@@ -12,9 +12,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts import ledger
-from glue_scripts.contracts import (
-    DatasetContract,
-)
+from glue_scripts.contracts import DatasetContract
 from glue_scripts.delta_tables import ensure_table, read_table, table_version
 from glue_scripts.failpoints import failpoint
 from glue_scripts.landing import (

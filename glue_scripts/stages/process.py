@@ -26,10 +26,7 @@ from glue_scripts.contracts import (
 )
 from glue_scripts.delta_tables import ensure_table, read_table, table_version
 from glue_scripts.failpoints import failpoint
-from glue_scripts.landing import (
-    landing_files,
-    raw_schema,
-)
+from glue_scripts.landing import landing_files, raw_schema
 from glue_scripts.quality import RejectionPolicy
 from glue_scripts.stages.tables import (
     FROM_REJECTED,
