@@ -127,9 +127,10 @@ run: install
 # slowest tests are printed.
 PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 # mypy over lakehouse_assets and glue_scripts ([tool.mypy] in pyproject.toml), run by `make test`,
-# `make lint` and `make typecheck`. Its cache lives outside the work tree, like the Spark jars, so
-# fresh clones reuse it: about a minute cold, a second or two warm.
-MYPY := MYPY_CACHE_DIR=$(HOME)/.cache/lakehouse/mypy $(BIN)/mypy
+# `make lint` and `make typecheck`. Its cache lives outside the work tree, like the Spark jars, so a
+# fresh clone at the same path reuses it: about a minute cold, a second or two warm. One cache per
+# checkout path: checkouts whose modules differ (a module become a package) crash a shared one.
+MYPY := MYPY_CACHE_DIR=$(HOME)/.cache/lakehouse/mypy/$(shell printf %s "$(CURDIR)" | md5sum | cut -c1-12) $(BIN)/mypy
 
 test: install-test
 	$(BIN)/ruff check .
