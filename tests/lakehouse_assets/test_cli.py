@@ -19,6 +19,7 @@ from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import ensure_table, read_table
 from glue_scripts.stages import processed_schema
 from lakehouse_assets import cli
+from lakehouse_assets.cli.query import refused_statement
 from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse
 
 
@@ -410,7 +411,7 @@ def test_a_cli_run_is_tagged_with_its_files_the_same_delivery_again_changes_noth
     ],
 )
 def test_query_refuses_anything_but_a_query(spark: SparkSession, sql: str, refused: str | None) -> None:
-    assert cli.refused_statement(spark, sql) == refused
+    assert refused_statement(spark, sql) == refused
 
 
 # The operator's mistakes: one line on stderr, `lakehouse <command>: ...`, exit status 2, no traceback.
