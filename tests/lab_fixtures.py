@@ -64,10 +64,9 @@ class LabLakehouse:
 
     @contextlib.contextmanager
     def environment(self) -> Iterator[None]:
-        """`DAGSTER_HOME` at the lab's instance, and `LAKEHOUSE_ROOT` restored afterwards (the CLI sets it)."""
+        """`DAGSTER_HOME` and the PostgreSQL URL of the lab's instance, restored afterwards."""
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("DAGSTER_HOME", str(self.home))
-            patch.setenv("LAKEHOUSE_ROOT", self.root)
             patch.setenv(POSTGRES_URL_VARIABLE, self.postgres_url)
             yield
 

@@ -27,7 +27,7 @@ from glue_scripts.file_fates import STATUSES
 from lakehouse_assets.cli.errors import UserError, s3_problem
 from lakehouse_assets.cli.land import land
 from lakehouse_assets.cli.query import athena_query, query
-from lakehouse_assets.cli.root import ROOT_COMMANDS, check_root, root
+from lakehouse_assets.cli.root import ROOT_COMMANDS, check_root, default_root
 from lakehouse_assets.cli.run import dev, run
 from lakehouse_assets.cli.tooling import deploy, generate
 
@@ -124,13 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a Dagster stack parameter (VpcId, PrivateSubnetIds, UiAllowedCidr on the first deploy); repeatable",
     )
     args = parser.parse_args(argv)
-    if getattr(args, "root", None):
-        os.environ["LAKEHOUSE_ROOT"] = args.root
+    if args.command in ROOT_COMMANDS:
+        args.root = args.root or default_root()
     debug = args.debug or os.environ.get("LAKEHOUSE_DEBUG", "") not in ("", "0")
     try:
         return dispatch(args)
     except Exception as error:
-        message = None if debug else user_error(error, args.command)
+        message = None if debug else user_error(error, args)
         if message is None:
             raise
         print(f"lakehouse {args.command}: {message}", file=sys.stderr)
@@ -138,22 +138,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    if args.command in ROOT_COMMANDS:
-        check_root(args.command)
+    lakehouse_root: str = args.root if args.command in ROOT_COMMANDS else ""
+    if lakehouse_root:
+        check_root(args.command, lakehouse_root)
     if args.command == "run":
-        return run()
+        return run(lakehouse_root)
     if args.command == "land":
-        return land(args.source)
+        return land(args.source, lakehouse_root)
     if args.command == "dev":
-        return dev(args.host, args.port)
+        return dev(args.host, args.port, lakehouse_root)
     if args.command == "release":
         from lakehouse_assets.ledger_commands import release
 
-        return release(args.files, args.accept_rejections, root())
+        return release(args.files, args.accept_rejections, lakehouse_root)
     if args.command == "files":
         from lakehouse_assets.ledger_commands import files
 
-        return files(args.status, args.dataset, root())
+        return files(args.status, args.dataset, lakehouse_root)
     if args.command == "generate":
         return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
     if args.command == "deploy":
@@ -162,13 +163,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
     if execution_name() != LOCAL:
         return athena_query(args.sql, args.limit)
-    return query(args.sql, args.limit)
+    return query(args.sql, args.limit, lakehouse_root)
 
 
-def user_error(error: Exception, command: str) -> str | None:
+def user_error(error: Exception, args: argparse.Namespace) -> str | None:
     """The one line saying what is wrong, or None for an error that is not the user's (shown with its traceback)."""
     if isinstance(error, UserError | FileNotFoundError | ValueError):
         return str(error)
-    if command in ROOT_COMMANDS and (problem := s3_problem(error)):
-        return f"cannot use the root {root()}: {problem}"
+    if args.command in ROOT_COMMANDS and (problem := s3_problem(error)):
+        return f"cannot use the root {args.root}: {problem}"
     return None

@@ -8,10 +8,9 @@ from glue_scripts.contracts import DATASETS
 from glue_scripts.landing import DATA_SUFFIXES, not_a_data_file
 from glue_scripts.storage import LANDING, open_store
 from lakehouse_assets.cli.errors import UserError
-from lakehouse_assets.cli.root import root
 
 
-def land(source: Path) -> int:
+def land(source: Path, lakehouse_root: str) -> int:
     """Copy data files into the landing zone (through the store, so an S3 root works too).
 
     Prints each file landed (`landed <dataset>/<name>`) and each one skipped with the reason, then
@@ -20,7 +19,7 @@ def land(source: Path) -> int:
     if not source.is_dir():
         raise FileNotFoundError(f"no such folder: {source}")
     landing, skipped = landing_plan(source)
-    store = open_store(root())
+    store = open_store(lakehouse_root)
     for dataset, file in landing:
         store.write_bytes(f"{LANDING}/{dataset}/{file.name}", file.read_bytes())
         print(f"landed {dataset}/{file.name}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from glue_scripts.storage import open_store
 from lakehouse_assets.cli.errors import UserError
-from lakehouse_assets.cli.root import reach_root, root
+from lakehouse_assets.cli.root import reach_root
 
 if TYPE_CHECKING:
     from pyspark.errors import AnalysisException
@@ -70,7 +70,7 @@ def query_problem(error: AnalysisException, views: Sequence[str]) -> str:
     return lines[0].rstrip(";") if lines else type(error).__name__
 
 
-def query(sql: str, limit: int) -> int:
+def query(sql: str, limit: int, lakehouse_root: str) -> int:
     """Run SQL over read-only views of the lakehouse tables, by the names Athena sees in Glue.
 
     `products`, `orders`, `order_items` (processed), `rejected_<dataset>`, `daily_sales` and
@@ -87,8 +87,8 @@ def query(sql: str, limit: int) -> int:
     from glue_scripts.storage import PROCESSED
     from lakehouse_assets.spark_config import local_spark_session
 
-    reach_root(PROCESSED)
-    store = open_store(root())
+    reach_root(lakehouse_root, PROCESSED)
+    store = open_store(lakehouse_root)
     spark = local_spark_session()
     views: list[str] = []
     try:

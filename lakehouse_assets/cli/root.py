@@ -11,19 +11,19 @@ from lakehouse_assets.cli.errors import UserError
 ROOT_COMMANDS = ("run", "land", "dev", "query", "release", "files")
 
 
-def root() -> str:
-    from lakehouse_assets.resources import default_root
+def default_root() -> str:
+    """The root without `--root`: env LAKEHOUSE_ROOT, else ./lakehouse_data (the `lakehouse` resource's default)."""
+    from lakehouse_assets.resources import default_root as resource_default
 
-    return default_root()
+    return resource_default()
 
 
-def check_root(command: str) -> None:
+def check_root(command: str, lakehouse_root: str) -> None:
     """A local root must be a folder: an existing one for `run` and `query`; `land` and `dev` create a missing one.
 
     `dev` waits for files, so it may start on an empty lakehouse. An `s3://` root is not looked at
     here: its first request says what is wrong with it.
     """
-    lakehouse_root = root()
     if lakehouse_root.startswith("s3://"):
         return
     path = Path(lakehouse_root).expanduser().absolute()
@@ -45,7 +45,7 @@ def check_root(command: str) -> None:
         path.mkdir(parents=True)
 
 
-def reach_root(prefix: str) -> None:
+def reach_root(lakehouse_root: str, prefix: str) -> None:
     """On an S3 root, one listing before anything slow starts: missing credentials or endpoint are said at once."""
-    if root().startswith("s3://"):
-        open_store(root()).list_children(prefix)
+    if lakehouse_root.startswith("s3://"):
+        open_store(lakehouse_root).list_children(prefix)

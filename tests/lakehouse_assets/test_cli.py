@@ -512,12 +512,14 @@ def test_dev_creates_a_missing_root_folder_but_not_over_a_file(
     tmp_path: Path, dagster_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started: list[tuple[object, ...]] = []
-    monkeypatch.setattr(os, "execv", lambda *args: started.append(args))
-    monkeypatch.setenv("LAKEHOUSE_ROOT", "unset")  # restored after the test (the CLI sets it)
+    monkeypatch.setattr(os, "execve", lambda *args: started.append(args))
     missing, file = tmp_path / "new" / "lakehouse", tmp_path / "file"
     file.write_text("")
     assert cli.main(["dev", "--root", str(missing)]) == 0
     assert missing.is_dir() and len(started) == 1
+    # `dagster dev` gets the root in its environment; this process's is left as it was.
+    assert started[0][2]["LAKEHOUSE_ROOT"] == str(missing)
+    assert os.environ.get("LAKEHOUSE_ROOT") != str(missing)
     assert cli.main(["dev", "--root", str(file)]) == 2
     assert capsys.readouterr().err == (
         f"lakehouse dev: the root {file} is a file, not a folder: give --root a folder or s3://bucket/prefix\n"
