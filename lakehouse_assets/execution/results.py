@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MaterializeResult, MetadataValue
-from dagster._core.definitions.metadata.external_metadata import (
-    EXTERNAL_METADATA_TYPE_INFER,
-    ExternalMetadataValue,
-    metadata_map_from_external,
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
 )
 
 from glue_scripts.steps import StepReport
 
 
-def dagster_metadata(metadata: Mapping[str, Any]) -> dict[str, MetadataValue]:
-    """Metadata from `glue_scripts` (raw values or Pipes' typed `{"raw_value", "type"}`) as Pipes converts it."""
-    external = {
-        key: value
-        if isinstance(value, dict) and set(value) == {"raw_value", "type"}
-        else {"raw_value": value, "type": EXTERNAL_METADATA_TYPE_INFER}
-        for key, value in metadata.items()
-    }
-    # Plain dicts (they may have crossed Pipes as JSON): Dagster checks each `type` as it converts them.
-    return dict(metadata_map_from_external(cast(Mapping[str, ExternalMetadataValue], external)))
+def table_schema(value: Mapping[str, Any]) -> MetadataValue:
+    columns = [TableColumn(c["name"], c["type"], description=c.get("description")) for c in value["columns"]]
+    return MetadataValue.table_schema(TableSchema(columns=columns))
+
+
+# The typed values `glue_scripts` reports (`{"raw_value": ..., "type": ...}`), as Pipes converts them.
+TYPED_METADATA: dict[str, Callable[[Any], MetadataValue]] = {
+    "md": MetadataValue.md,
+    "json": MetadataValue.json,
+    "text": MetadataValue.text,
+    "table_schema": table_schema,
+}
+
+
+def dagster_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata from `glue_scripts` as Pipes converts it: typed values by their type, raw ones as they are
+    (Dagster infers their type, as Pipes does for a raw value)."""
+    return {key: typed_value(value) for key, value in metadata.items()}
+
+
+def typed_value(value: Any) -> Any:
+    if not (isinstance(value, dict) and set(value) == {"raw_value", "type"}):
+        return value
+    if value["type"] not in TYPED_METADATA:
+        raise ValueError(f"metadata of type {value['type']!r}: expected one of {', '.join(TYPED_METADATA)}")
+    return TYPED_METADATA[value["type"]](value["raw_value"])
 
 
 def materialize_result(materialization: Mapping[str, Any]) -> MaterializeResult:
