@@ -131,6 +131,18 @@ def s3_spark(s3_endpoint: str, delta_log_table_name: str, spark: SparkSession) -
     undo_s3a()
 
 
+@pytest.fixture
+def glue(s3_endpoint: str) -> Any:
+    """A Glue client on moto."""
+    return boto3.client("glue")
+
+
+@pytest.fixture
+def database() -> str:
+    """A new Glue database name for one test."""
+    return f"lakehouse_{uuid.uuid4().hex[:8]}"
+
+
 def secret_leaks(paths: Sequence[Path], s3_root: str | None = None, more: Sequence[str] = ()) -> list[str]:
     """Where the test credentials (and `more` secrets) appear: files under `paths`, objects under `s3_root`."""
     found = []

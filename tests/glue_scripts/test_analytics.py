@@ -1,109 +1,33 @@
 """daily_sales and top_products on a handful of rows, exact; their build and reconciliation on Delta tables.
 
-The rows: five orders over three days (one without items, one day with no items at all), seven items,
-four products in two departments. Revenue attribution splits each order's total over its items in
+The rows are tests/analytics_rows.py's: five orders over three days, seven items, four products in two
+departments. Revenue attribution splits each order's total over its items in
 cents: order 1 (10.00, 3 items) gives 3.34 / 3.33 / 3.33 by cart position, order 4 (0.10, 3 items)
 0.04 / 0.03 / 0.03.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from dagster import materialize
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts import analytics
-from glue_scripts.contracts import CONTRACTS
-from glue_scripts.delta_tables import ensure_table, read_table
-from glue_scripts.stages import processed_schema
+from glue_scripts.delta_tables import read_table
 from glue_scripts.storage import LocalStore
-
-D1, D2, D3 = date(2025, 4, 1), date(2025, 4, 2), date(2025, 4, 3)
-ORDERS = [  # order_id, user_id, date, total_amount
-    (1, 10, D1, "10.00"),
-    (2, 11, D1, "5.01"),
-    (3, 10, D2, "7.00"),
-    (4, 12, D2, "0.10"),
-    (5, 13, D3, "3.00"),
-]
-ITEMS = [  # id, order_id, product_id, add_to_cart_order, reordered, date
-    (1, 1, 100, 1, 0, D1),
-    (2, 1, 101, 2, 1, D1),
-    (3, 1, 102, 3, 1, D1),
-    (4, 2, 100, 1, 1, D1),
-    (5, 4, 101, 2, 0, D2),
-    (6, 4, 100, 1, 0, D2),
-    (7, 4, 103, 3, 1, D2),
-]
-PRODUCTS = [(100, "Books", "A"), (101, "Books", "B"), (102, "Toys", "C"), (103, "Toys", "D")]
-
-
-def processed_frame(spark: SparkSession, dataset: str, rows: list[dict[str, Any]]) -> DataFrame:
-    """Rows in the processed table's exact schema (lineage columns filled in)."""
-    schema = processed_schema(CONTRACTS[dataset])
-    lineage = {"source_file": "f.csv", "source_line": 2, "run_id": "r1", "processed_at": datetime(2025, 4, 20)}
-    full = [tuple({**lineage, **row}.get(f.name) for f in schema.fields) for row in rows]
-    return spark.createDataFrame(full, schema)
-
-
-def orders_frame(spark: SparkSession, rows: list[tuple] = ORDERS) -> DataFrame:
-    return processed_frame(
-        spark,
-        "orders",
-        [
-            {
-                "order_num": 1,
-                "order_id": order_id,
-                "user_id": user,
-                "order_timestamp": datetime(day.year, day.month, day.day, 10),
-                "total_amount": Decimal(total),
-                "date": day,
-            }
-            for order_id, user, day, total in rows
-        ],
-    )
-
-
-def items_frame(spark: SparkSession) -> DataFrame:
-    users = {order_id: user for order_id, user, _, _ in ORDERS}
-    return processed_frame(
-        spark,
-        "order_items",
-        [
-            {
-                "id": item_id,
-                "order_id": order_id,
-                "user_id": users[order_id],
-                "product_id": product,
-                "add_to_cart_order": position,
-                "reordered": reordered,
-                "order_timestamp": datetime(day.year, day.month, day.day, 10),
-                "date": day,
-            }
-            for item_id, order_id, product, position, reordered, day in ITEMS
-        ],
-    )
-
-
-def products_frame(spark: SparkSession) -> DataFrame:
-    return processed_frame(
-        spark,
-        "products",
-        [
-            {"product_id": product, "department_id": 1, "department": department, "product_name": name}
-            for product, department, name in PRODUCTS
-        ],
-    )
-
-
-def rows(frame: DataFrame) -> list[tuple]:
-    return [tuple(row) for row in frame.collect()]
+from tests.analytics_rows import (
+    D1,
+    D2,
+    D3,
+    items_frame,
+    orders_frame,
+    products_frame,
+    rows,
+    write_processed,
+)
 
 
 def test_daily_sales(spark: SparkSession) -> None:
@@ -192,13 +116,6 @@ def test_reconciliation_with_processed(spark: SparkSession) -> None:
     assert broken.actual == {"orders": 4, "revenue": "22.11", "items": 7, "reordered_items": 4}
 
 
-def write_processed(spark: SparkSession, store: LocalStore, dataset: str, frame: DataFrame) -> None:
-    contract = CONTRACTS[dataset]
-    path = store.spark_path(f"processed/{dataset}")
-    ensure_table(spark, path, processed_schema(contract), contract.partition_column)
-    frame.write.format("delta").mode("append").save(path)
-
-
 def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them(
     spark: SparkSession, tmp_path: Path
 ) -> None:
@@ -226,34 +143,3 @@ def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them
     assert rows(read_table(spark, path).where(F.col("date") == D3).select("orders", "revenue")) == [
         (2, Decimal("4.00"))
     ]
-
-
-def test_assets_and_their_blocking_checks(spark: SparkSession, tmp_path: Path) -> None:
-    from lakehouse_assets.analytics import analytics_assets
-    from lakehouse_assets.execution import LocalExecution
-    from lakehouse_assets.resources import LakehouseResource
-
-    store = LocalStore(tmp_path / "lakehouse")
-    write_processed(spark, store, "orders", orders_frame(spark))
-    write_processed(spark, store, "order_items", items_frame(spark))
-    write_processed(spark, store, "products", products_frame(spark))
-    result = materialize(
-        analytics_assets,
-        resources={
-            "lakehouse": LakehouseResource(root=store.root),
-            "execution": LocalExecution(),
-        },
-    )
-    assert result.success
-    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {
-        ("analytics/daily_sales", "totals_match_processed"): True,
-        ("analytics/top_products", "totals_match_processed"): True,
-    }
-    metadata = {
-        e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-        for e in result.get_asset_materialization_events()
-    }
-    assert metadata["analytics/daily_sales"]["dagster/row_count"].value == 3
-    assert metadata["analytics/top_products"]["dagster/row_count"].value == 6
-    assert metadata["analytics/top_products"]["source_versions"].value == {"orders": 1, "order_items": 1, "products": 1}

@@ -21,7 +21,6 @@ from typing import Any
 
 import boto3
 import pytest
-from dagster import materialize
 from dagster_aws.athena import AthenaClientResource
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
@@ -48,7 +47,6 @@ from glue_scripts import catalog
 from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.delta_tables import ensure_table
 from glue_scripts.stages import processed_schema
-from glue_scripts.storage import LocalStore
 from tests.s3_fixtures import queue_athena_results
 
 PARAMETERS = {
@@ -206,16 +204,6 @@ class Calls:
         return names
 
 
-@pytest.fixture
-def glue(s3_endpoint: str) -> Any:
-    return boto3.client("glue")
-
-
-@pytest.fixture
-def database() -> str:
-    return f"lakehouse_{uuid.uuid4().hex[:8]}"
-
-
 def test_create_then_unchanged_then_schema_change(glue: Any, database: str) -> None:
     registrar = boto3.client("glue")  # the test reads through `glue`, so only registration calls count
     calls = Calls(registrar)
@@ -278,50 +266,6 @@ def test_fields_glue_adds_or_others_set_do_not_count_as_changes() -> None:
     assert catalog.table_changes(moved, desired) == [f"location: s3://old/orders -> {ORDERS_LOCATION}"]
     relabelled = {**desired, "Parameters": {**desired["Parameters"], "table_type": "HIVE"}}
     assert catalog.table_changes(relabelled, desired) == ["Parameters changed"]
-
-
-def test_the_catalog_asset_records_locally_and_registers_with_glue(
-    spark: SparkSession, tmp_path: Path, glue: Any, database: str
-) -> None:
-    from lakehouse_assets.catalog import glue_tables
-    from lakehouse_assets.execution import LocalExecution
-    from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
-
-    store = LocalStore(tmp_path / "lakehouse")
-    ensure_table(spark, store.spark_path("processed/orders"), processed_schema(ORDERS), "date")
-    ensure_table(spark, store.spark_path("processed/products"), processed_schema(PRODUCTS))
-    resources = {
-        "lakehouse": LakehouseResource(root=store.root),
-        "execution": LocalExecution(),
-    }
-
-    def run(catalog_resource: GlueCatalogResource) -> dict[str, Any]:
-        result = materialize([glue_tables], resources={**resources, "catalog": catalog_resource})
-        assert result.success
-        (event,) = result.get_asset_materialization_events()
-        return {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
-
-    local = run(GlueCatalogResource(database=database))
-    assert local["catalog"] == "none"
-    assert local["tables"] == ["orders", "products"]
-    assert local["table_inputs"]["orders"]["StorageDescriptor"]["Columns"] == ORDERS_COLUMNS
-    assert local["tables_not_there_yet"] == [
-        "order_items",
-        "rejected_products",
-        "rejected_orders",
-        "rejected_order_items",
-        "daily_sales",
-        "top_products",
-    ]
-    with pytest.raises(Exception, match="EntityNotFoundException"):
-        glue.get_database(Name=database)  # nothing was sent to Glue
-
-    registered = run(GlueCatalogResource(database=database, enabled=True))
-    assert (registered["tables_created"], registered["tables_unchanged"]) == (["products", "orders"], [])
-    assert glue.get_table(DatabaseName=database, Name="orders")["Table"]["Parameters"]["table_type"] == "DELTA"
-    rerun = run(GlueCatalogResource(database=database, enabled=True))
-    assert (rerun["tables_created"], rerun["tables_updated"]) == ([], [])
-    assert rerun["tables_unchanged"] == ["products", "orders"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from glue_scripts.storage import SOURCE_DIGEST_METADATA, LocalStore, S3Store, Store
-from lakehouse_assets.resources import LakehouseResource
 
 MIB = 1024 * 1024
 
@@ -265,14 +264,3 @@ def test_s3_move_of_a_large_object_is_a_multipart_copy(s3_root: str, s3_client: 
     assert counts == {"CopyObject": 0, "UploadPartCopy": 0, "CompleteMultipartUpload": 0, "DeleteObject": 1}
     assert store.stat("archived/order_items/big.csv") == target
     assert store.list("landing") == []
-
-
-def test_the_dagster_resource_builds_the_s3_store_through_s3resource(s3_root: str, s3_client: Any) -> None:
-    """`LakehouseResource.store()` on an s3:// root: a dagster-aws client that finds the endpoint in the environment."""
-    store = LakehouseResource(root=s3_root).store()
-    assert isinstance(store, S3Store)
-    assert (store.bucket, store.prefix) == (s3_root.removeprefix("s3://").split("/")[0], "lakehouse")
-    store.write_bytes("landing/products/p.csv", b"product_id\n1\n")
-    body = s3_client.get_object(Bucket=store.bucket, Key="lakehouse/landing/products/p.csv")["Body"].read()
-    assert body == b"product_id\n1\n"
-    assert isinstance(LakehouseResource(root="/tmp/lakehouse").store(), LocalStore)
