@@ -7,7 +7,7 @@ against a moto S3 root: ingest (an empty file quarantined with its reason), proc
 waiting rows, and its archive manifest exactly as infra/README.md's contract and the state machine
 test read it) and archive, and prints a summary instead of reporting: the stages on S3 (Spark and
 Delta over s3a, files over boto3) from landing to archive.
-The runs through Dagster Pipes (Glue and EMR Serverless) are in tests/lakehouse_assets/test_runners.py.
+The runs through Dagster Pipes (Glue and EMR Serverless) are in tests/lakehouse_assets/execution/test_runners.py.
 """
 
 from __future__ import annotations
