@@ -20,6 +20,8 @@ from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from glue_scripts.jvm import delta_log_version, hadoop_path, jvm
+
 ATHENA_READABLE_PROPERTIES = {
     "delta.enableDeletionVectors": "false",
     "delta.minReaderVersion": "1",
@@ -32,10 +34,7 @@ LAST_CHECKPOINT = "_last_checkpoint"
 
 def _log_folder(spark: SparkSession, path: str) -> tuple[Any, Any]:
     """The table's `_delta_log` as a Hadoop path, and its file system (local, s3a, ...)."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
-    log = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
-    return log, log.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return hadoop_path(spark, f"{path.rstrip('/')}/_delta_log")
 
 
 def table_exists(spark: SparkSession, path: str) -> bool:
@@ -46,9 +45,7 @@ def table_exists(spark: SparkSession, path: str) -> bool:
     creation does not count.
     """
     log, fs = _log_folder(spark, path)
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
-    path_class = jvm.org.apache.hadoop.fs.Path
+    path_class = jvm(spark).org.apache.hadoop.fs.Path
     return any(fs.exists(path_class(log, name)) for name in (FIRST_COMMIT, LAST_CHECKPOINT))
 
 
@@ -91,12 +88,8 @@ def table_version(spark: SparkSession, path: str) -> int:
     cached snapshot); that is Delta-internal API, so any other Delta release falls back to the
     public history query, which is correct but costs a Spark job.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
     try:
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        none = jvm.scala.Option.empty()
-        return int(log.update(False, none, none).version())
+        return delta_log_version(spark, path)
     except Py4JError:
         latest = DeltaTable.forPath(spark, path).history(1).select("version").first()
         assert latest is not None  # a table's history holds at least its latest commit

@@ -18,6 +18,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
+from glue_scripts.jvm import json_lines_frame
+
 
 def _json_value(value: Any) -> Any:
     """Values JSON cannot hold as they are: times as ISO-8601 text, decimals as exact text."""
@@ -36,9 +38,4 @@ def rows_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: Struc
     """
     names = schema.fieldNames()
     lines = [json.dumps(dict(zip(names, map(_json_value, row), strict=True))) for row in rows]
-    session = spark._jsparkSession
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
-    dataset = session.createDataset(lines, jvm.org.apache.spark.sql.Encoders.STRING())
-    reader = session.read().schema(session.parseDataType(schema.json())).option("mode", "FAILFAST")
-    return DataFrame(reader.json(dataset), spark)
+    return json_lines_frame(spark, lines, schema)

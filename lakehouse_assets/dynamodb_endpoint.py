@@ -105,10 +105,10 @@ def apply_dynamodb_endpoint(spark: SparkSession, environ: Mapping[str, str] | No
     the SDK reads its region metadata once, so it is reloaded (`RegionUtils.initialize`), and
     clients built from now on (one per Delta table the session opens) use it.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
-    system = jvm.java.lang.System
-    region_utils = jvm.com.amazonaws.regions.RegionUtils
+    from glue_scripts.jvm import jvm
+
+    system = jvm(spark).java.lang.System
+    region_utils = jvm(spark).com.amazonaws.regions.RegionUtils
     previous: dict[str, str | None] = {}
     for name, value in endpoint_properties(environ).items():
         previous[name] = system.getProperty(name)

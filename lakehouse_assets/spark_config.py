@@ -104,11 +104,11 @@ def apply_s3a_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = 
     properties the same default provider chain reads next (`aws.accessKeyId`, ...); credentials
     the JVM already sees in its environment are left alone.
     """
+    from glue_scripts.jvm import hadoop_configuration, jvm
+
     environ = os.environ if environ is None else environ
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None  # set once a SparkContext has started
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    system = jvm.java.lang.System
+    hadoop = hadoop_configuration(spark)
+    system = jvm(spark).java.lang.System
     previous_settings: dict[str, str | None] = {}
     for key, value in s3a_endpoint_settings(s3_endpoint(environ)).items():
         previous_settings[key] = hadoop.get(key)

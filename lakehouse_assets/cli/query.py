@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from glue_scripts.jvm import is_command, parsed_plan
 from glue_scripts.storage import open_store
 from lakehouse_assets.cli.errors import UserError
 from lakehouse_assets.cli.root import reach_root
@@ -42,13 +43,11 @@ def refused_statement(spark: Any, sql: str) -> str | None:
     at: any command (`DELETE`, `UPDATE`, `MERGE`, `CREATE`, `DROP`, `SET` ...) or insert statement,
     also one inside a `WITH`, is refused before anything runs.
     """
-    jvm = spark.sparkContext._jvm
-    command = jvm.java.lang.Class.forName("org.apache.spark.sql.catalyst.plans.logical.Command")
-    pending = [spark._jsparkSession.sessionState().sqlParser().parsePlan(sql)]
+    pending = [parsed_plan(spark, sql)]
     while pending:
         node = pending.pop()
         name = node.getClass().getSimpleName()
-        if command.isInstance(node) or name.endswith("Statement") or name.startswith("InsertInto"):
+        if is_command(spark, node) or name.endswith("Statement") or name.startswith("InsertInto"):
             return name.removesuffix("Statement").removesuffix("Command") or name
         children = node.children()
         pending.extend(children.apply(i) for i in range(children.size()))

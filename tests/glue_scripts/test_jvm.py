@@ -1,0 +1,53 @@
+"""The JVM objects reached through Py4J, at the pinned Spark (3.5), Delta (3.3) and Java (17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+from glue_scripts import jvm
+
+
+def test_the_jvm_is_java_17(spark: SparkSession) -> None:
+    assert jvm.jvm(spark).java.lang.System.getProperty("java.specification.version") == "17"
+
+
+def test_a_hadoop_path_and_its_file_system(spark: SparkSession, tmp_path: Path) -> None:
+    path, fs = jvm.hadoop_path(spark, str(tmp_path / "x"))
+    assert (path.getName(), fs.getScheme(), fs.exists(path)) == ("x", "file", False)
+    assert jvm.hadoop_configuration(spark).get("fs.s3a.impl") == "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def test_the_delta_log_version_is_the_latest_commit(spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "table")
+    spark.range(2).write.format("delta").save(path)
+    spark.range(1).write.format("delta").mode("append").save(path)
+    assert jvm.delta_log_version(spark, path) == 1
+    assert DeltaTable.forPath(spark, path).history(1).first()["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "node", "command"),
+    [
+        ("SELECT 1", "Project", False),
+        ("DELETE FROM t WHERE a = 1", "DeleteFromTable", True),
+        ("SET spark.sql.shuffle.partitions = 3", "SetCommand", True),
+        ("VACUUM t", "VacuumTableCommand", True),
+    ],
+)
+def test_statements_are_parsed_not_run(spark: SparkSession, sql: str, node: str, command: bool) -> None:
+    plan = jvm.parsed_plan(spark, sql)
+    assert (plan.getClass().getSimpleName(), jvm.is_command(spark, plan)) == (node, command)
+    assert spark.conf.get("spark.sql.shuffle.partitions") != "3"
+
+
+def test_json_lines_become_a_frame_of_the_schema_and_a_malformed_one_fails(spark: SparkSession) -> None:
+    schema = StructType([StructField("id", IntegerType()), StructField("name", StringType())])
+    frame = jvm.json_lines_frame(spark, ['{"id": 1, "name": "a"}', '{"id": 2}'], schema)
+    assert (frame.schema, [tuple(row) for row in frame.collect()]) == (schema, [(1, "a"), (2, None)])
+    with pytest.raises(Exception, match="Malformed records are detected"):
+        jvm.json_lines_frame(spark, ["{not json"], schema).collect()
