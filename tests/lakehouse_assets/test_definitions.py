@@ -1,5 +1,9 @@
+import json
+import subprocess
+
 from lakehouse_assets.definitions import defs
 from lakehouse_assets.instance import RUN_HOST_TAG, definitions_pools, run_host_tags
+from tests.helpers import REPO
 
 
 def test_asset_graph_mirrors_the_layout_with_parents_first() -> None:
@@ -150,3 +154,20 @@ def test_maintenance_runs_nightly_apart_from_the_loading_job() -> None:
             f"processed/{dataset}",
             f"rejected/{dataset}",
         }
+
+
+def test_dg_loads_the_same_code_location() -> None:
+    """Dagster's project CLI finds the code location from pyproject's [tool.dg]: `dg check defs`, `dg list defs`."""
+    dg = str(REPO / ".venv" / "bin" / "dg")
+    checked = subprocess.run([dg, "check", "defs"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 0 and "All definitions loaded successfully." in checked.stdout, checked.stderr
+    listed = subprocess.run([dg, "list", "defs", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    graph = defs.resolve_asset_graph()
+    assert sorted(asset["asset_key"] for asset in found["assets"]) == sorted(
+        key.to_user_string() for key in graph.get_all_asset_keys()
+    )
+    assert [job["name"] for job in found["jobs"]] == ["lakehouse_job"]
+    assert len(found["asset_checks"]) == len(list(graph.asset_check_keys))
+    assert sorted(sensor["name"] for sensor in found["sensors"]) == sorted(s.name for s in defs.sensors or [])
