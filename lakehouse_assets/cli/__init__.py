@@ -148,11 +148,11 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev":
         return dev(args.host, args.port, lakehouse_root)
     if args.command == "release":
-        from lakehouse_assets.ledger_commands import release
+        from lakehouse_assets.cli.ledger import release
 
         return release(args.files, args.accept_rejections, lakehouse_root)
     if args.command == "files":
-        from lakehouse_assets.ledger_commands import files
+        from lakehouse_assets.cli.ledger import files
 
         return files(args.status, args.dataset, lakehouse_root)
     if args.command == "generate":

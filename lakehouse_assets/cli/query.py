@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def athena_query(sql: str, limit: int) -> int:
-    """AWS mode (`LAKEHOUSE_EXECUTION=glue|emr_serverless`): the query goes to Athena (`athena_query`)."""
-    from lakehouse_assets.athena_query import AthenaQueryError, athena_rows
+    """AWS mode (`LAKEHOUSE_EXECUTION=glue|emr_serverless`): the query goes to Athena (`cli.athena`)."""
+    from lakehouse_assets.cli.athena import AthenaQueryError, athena_rows
 
     try:
         columns, rows = athena_rows(sql, limit)

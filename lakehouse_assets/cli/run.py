@@ -61,9 +61,9 @@ def run_job(lakehouse_root: str) -> int:
     """`lakehouse_job` in this process on the instance in `DAGSTER_HOME`; prints the summary."""
     from dagster import DagsterInstance
 
+    from lakehouse_assets.cli.summary import planned_checks, render_summary
     from lakehouse_assets.definitions import build_definitions
     from lakehouse_assets.instance import cli_run_tags, definitions_pools, ensure_pool_limits, release_dead_runs
-    from lakehouse_assets.run_summary import planned_checks, render_summary
 
     log_level = os.environ.get("LAKEHOUSE_LOG_LEVEL", "INFO")
     with DagsterInstance.get() as instance:

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from lakehouse_assets import cli
-from lakehouse_assets.athena_query import AthenaQueryError, first_keyword, workgroup
+from lakehouse_assets.cli.athena import AthenaQueryError, first_keyword, workgroup
 from tests.s3_fixtures import queue_athena_results
 
 
