@@ -2,7 +2,8 @@
 
 The stages call `failpoint(name)` at the moments worth crashing at (a table written but its ledger
 entry not yet, one file archived of several, ...). Nothing happens unless a test installed a hook
-(`install_hook`): the tests' hooks raise there, or SIGKILL the process (`tests/glue_scripts/faults.py`).
+(`install_hook`): the tests' hooks raise there, or SIGKILL the process (tests/glue_scripts/test_faults.py
+and fault_driver.py).
 """
 
 from __future__ import annotations
