@@ -14,7 +14,8 @@ it writes (`table_locks.py`), so two runs never write the same Delta table at on
 also reports, per file, what happened to it on that file's partition of `landing/files`.
 
 Where the Spark work runs is the `execution` resource's business (`execution/`: in this process, on
-AWS Glue or on EMR Serverless, by `LAKEHOUSE_EXECUTION`); the definitions here are the same for all.
+AWS Glue or on EMR Serverless, by `LAKEHOUSE_ENV` and `LAKEHOUSE_EXECUTION`); the definitions are the same
+for all.
 """
 
 from collections.abc import Iterator

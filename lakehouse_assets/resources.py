@@ -1,8 +1,10 @@
 """Resources, keyed by environment: where the lakehouse root is, and which Spark runs the code.
 
-`local` (the default) keeps everything on this machine: a folder root (`./lakehouse_data`, or
-`LAKEHOUSE_ROOT`) and an in-process Spark session with Delta from the cached jars. Other
-environments plug in here without touching an asset.
+`LAKEHOUSE_ENV` picks the set. `local` (the default) keeps everything on this machine: a folder root
+(`./lakehouse_data`, or `LAKEHOUSE_ROOT`) and an in-process Spark session with Delta from the cached
+jars. `aws` orchestrates only: an s3:// root, and the Spark steps on AWS Glue or EMR Serverless
+(`LAKEHOUSE_EXECUTION`, default glue). Setting `LAKEHOUSE_EXECUTION=glue|emr_serverless` alone also
+selects `aws`. The assets are the same in both.
 
 An `s3://bucket/prefix` root gets its boto3 client from dagster-aws's `S3Resource`, nested in the
 lakehouse resource: region, endpoint (`AWS_ENDPOINT_URL` for moto, MinIO or LocalStack) and
@@ -18,6 +20,7 @@ register; the local stand-in for Athena is `lakehouse query`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -36,7 +39,7 @@ from glue_scripts.quality import (
 )
 from glue_scripts.storage import Store, open_store
 from lakehouse_assets.alerts import alert_resource
-from lakehouse_assets.execution import execution_from_environment
+from lakehouse_assets.execution import GLUE, LOCAL, LocalExecution, execution_from_environment, execution_name
 
 DEFAULT_ROOT = "./lakehouse_data"
 
@@ -113,27 +116,58 @@ def default_root() -> str:
     return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
 
 
+def lakehouse_resource(root: str | None = None) -> LakehouseResource:
+    """The root (`root`, else `LAKEHOUSE_ROOT`, else ./lakehouse_data) and the rejection thresholds."""
+    return LakehouseResource(
+        root=root or default_root(),
+        rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
+        rejection_max_share=float(os.environ.get(MAX_SHARE_SETTING, DEFAULT_REJECTION_MAX_SHARE)),
+        rejection_min_rows=int(os.environ.get(MIN_ROWS_SETTING, DEFAULT_REJECTION_MIN_ROWS)),
+    )
+
+
 def local_resources(root: str | None = None) -> dict[str, Any]:
+    """`local`: a folder (or s3://) root and the Spark steps in this process, with the cached jars."""
     return {
-        "lakehouse": LakehouseResource(
-            root=root or default_root(),
-            rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
-            rejection_max_share=float(os.environ.get(MAX_SHARE_SETTING, DEFAULT_REJECTION_MAX_SHARE)),
-            rejection_min_rows=int(os.environ.get(MIN_ROWS_SETTING, DEFAULT_REJECTION_MIN_ROWS)),
-        ),
-        # Where the Spark steps run (LAKEHOUSE_EXECUTION=local|glue|emr_serverless): see execution/.
-        "execution": execution_from_environment(),
+        "lakehouse": lakehouse_resource(root),
+        "execution": LocalExecution(),
         "catalog": catalog_resource(),
         # Alerts (failed runs, quarantined files) to LAKEHOUSE_ALERT_TOPIC_ARN; without it, log lines.
         "alerts": alert_resource(),
     }
 
 
-RESOURCES_BY_ENVIRONMENT = {"local": local_resources}
+def aws_resources(root: str | None = None) -> dict[str, Any]:
+    """`aws`: Dagster orchestrates, AWS computes. An s3:// root, the Spark steps on AWS Glue or EMR
+    Serverless (`LAKEHOUSE_EXECUTION`, default glue; configured from the environment: see execution/)."""
+    environ = {"LAKEHOUSE_EXECUTION": GLUE, **os.environ}
+    if execution_name(environ) == LOCAL:
+        raise ValueError("LAKEHOUSE_ENV=aws runs the Spark steps on AWS: LAKEHOUSE_EXECUTION=glue or emr_serverless")
+    return {
+        "lakehouse": lakehouse_resource(root),
+        "execution": execution_from_environment(environ),
+        "catalog": catalog_resource(),
+        "alerts": alert_resource(),
+    }
+
+
+RESOURCES_BY_ENVIRONMENT = {"local": local_resources, "aws": aws_resources}
+
+
+def environment_name(environ: Mapping[str, str] | None = None) -> str:
+    """`LAKEHOUSE_ENV` (local | aws); unset, `aws` when `LAKEHOUSE_EXECUTION` names an AWS service, else `local`."""
+    environ = os.environ if environ is None else environ
+    execution = execution_name(environ)
+    name = environ.get("LAKEHOUSE_ENV") or ("local" if execution == LOCAL else "aws")
+    if name not in RESOURCES_BY_ENVIRONMENT:
+        raise ValueError(f"unknown LAKEHOUSE_ENV {name!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}")
+    if name == "local" and execution != LOCAL:
+        raise ValueError(f"LAKEHOUSE_EXECUTION={execution} runs on AWS: LAKEHOUSE_ENV=aws (or unset), not local")
+    return name
 
 
 def resources_for_environment(environment: str | None = None, root: str | None = None) -> dict[str, Any]:
-    environment = environment or os.environ.get("LAKEHOUSE_ENV", "local")
+    environment = environment or environment_name()
     if environment not in RESOURCES_BY_ENVIRONMENT:
         raise ValueError(
             f"unknown LAKEHOUSE_ENV {environment!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}"

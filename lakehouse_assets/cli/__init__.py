@@ -159,9 +159,9 @@ def dispatch(args: argparse.Namespace) -> int:
         return generate(args.out, args.scale, args.days, args.dirty_share, args.seed, args.start_date)
     if args.command == "deploy":
         return deploy(args.stack, args.bucket, args.region, args.dagster_image, args.dagster_parameter)
-    from lakehouse_assets.execution import LOCAL, execution_name
+    from lakehouse_assets.resources import environment_name
 
-    if execution_name() != LOCAL:
+    if environment_name() == "aws":
         return athena_query(args.sql, args.limit)
     return query(args.sql, args.limit, lakehouse_root)
 

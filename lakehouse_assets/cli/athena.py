@@ -1,6 +1,7 @@
 """`lakehouse query` in AWS mode: the SQL goes to Athena, over the tables the catalog registered in Glue.
 
-With `LAKEHOUSE_EXECUTION=glue` or `emr_serverless` the Dagster host has no JVM, and the tables are
+In the `aws` environment (`LAKEHOUSE_ENV=aws`, or `LAKEHOUSE_EXECUTION=glue|emr_serverless`) the Dagster
+host has no JVM, and the tables are
 registered in the Glue database anyway: Athena answers, in the stack's workgroup
 (`LAKEHOUSE_ATHENA_WORKGROUP`, default `<LAKEHOUSE_STACK>-lakehouse`) with the database as the query's
 context (`LAKEHOUSE_GLUE_DATABASE`, default `lakehouse`), so the same SQL runs here and locally

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def athena_query(sql: str, limit: int) -> int:
-    """AWS mode (`LAKEHOUSE_EXECUTION=glue|emr_serverless`): the query goes to Athena (`cli.athena`)."""
+    """The `aws` environment (`resources.environment_name`): the query goes to Athena (`cli.athena`)."""
     from lakehouse_assets.cli.athena import AthenaQueryError, athena_rows
 
     try:
