@@ -9,17 +9,15 @@ from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.landing import (
     LandedFile,
     RefusedFile,
-    cell_text,
-    decode_header,
     inspect_files,
     is_complete_data_file,
     is_upload_placeholder,
     landing_files,
-    needs_staging,
-    preflight_workbook,
     read_landed_files,
-    staging_key,
 )
+from glue_scripts.landing.files import decode_header
+from glue_scripts.landing.reading import needs_staging, staging_key
+from glue_scripts.landing.workbook import cell_text, preflight_workbook
 from glue_scripts.storage import LocalStore, StoredObject
 from tests.helpers import write_landing
 

@@ -9,14 +9,8 @@ from glue_scripts import ledger
 from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, ORDERS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.quality import RejectionPolicy
-from glue_scripts.stages import (
-    append_counting_versions,
-    archive_landed,
-    ingest_landing,
-    process_batch,
-    release_held,
-    table_path,
-)
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, release_held, table_path
+from glue_scripts.stages.ingest import append_counting_versions
 from glue_scripts.storage import LocalStore
 from tests.helpers import write_landing
 

@@ -14,7 +14,8 @@ from pyspark.sql import SparkSession
 from glue_scripts import ledger
 from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
-from glue_scripts.stages import archive_landed, ingest_landing, process_batch, quarantine_file, table_path
+from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
+from glue_scripts.stages.ingest import quarantine_file
 from glue_scripts.storage import LocalStore, S3Store, Store
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)

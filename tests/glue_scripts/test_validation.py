@@ -5,7 +5,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_scripts.contracts import ORDER_ITEMS, ORDERS, PRODUCTS, DatasetContract
-from glue_scripts.stages import candidate_columns
+from glue_scripts.stages.process import candidate_columns
 from glue_scripts.validation import (
     check_references,
     mark_duplicates,
