@@ -158,18 +158,17 @@ def environment_name(environ: Mapping[str, str] | None = None) -> str:
     """`LAKEHOUSE_ENV` (local | aws); unset, `aws` when `LAKEHOUSE_EXECUTION` names an AWS service, else `local`."""
     environ = os.environ if environ is None else environ
     execution = execution_name(environ)
-    name = environ.get("LAKEHOUSE_ENV") or ("local" if execution == LOCAL else "aws")
-    if name not in RESOURCES_BY_ENVIRONMENT:
-        raise ValueError(f"unknown LAKEHOUSE_ENV {name!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}")
+    name = known_environment(environ.get("LAKEHOUSE_ENV") or ("local" if execution == LOCAL else "aws"))
     if name == "local" and execution != LOCAL:
         raise ValueError(f"LAKEHOUSE_EXECUTION={execution} runs on AWS: LAKEHOUSE_ENV=aws (or unset), not local")
     return name
 
 
+def known_environment(name: str) -> str:
+    if name not in RESOURCES_BY_ENVIRONMENT:
+        raise ValueError(f"unknown LAKEHOUSE_ENV {name!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}")
+    return name
+
+
 def resources_for_environment(environment: str | None = None, root: str | None = None) -> dict[str, Any]:
-    environment = environment or environment_name()
-    if environment not in RESOURCES_BY_ENVIRONMENT:
-        raise ValueError(
-            f"unknown LAKEHOUSE_ENV {environment!r}; expected one of {', '.join(RESOURCES_BY_ENVIRONMENT)}"
-        )
-    return RESOURCES_BY_ENVIRONMENT[environment](root)
+    return RESOURCES_BY_ENVIRONMENT[known_environment(environment or environment_name())](root)
