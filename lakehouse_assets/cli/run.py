@@ -27,7 +27,7 @@ def dev(host: str, port: int, lakehouse_root: str) -> int:
     with DagsterInstance.get() as instance:
         for run_id in release_dead_runs(instance):
             print(f"lakehouse dev: run {run_id} had died without ending; marked failed and its pool slots freed")
-        ensure_pool_limits(instance, definitions_pools(build_definitions()))
+        ensure_pool_limits(instance, definitions_pools(build_definitions(root=lakehouse_root)))
     target = ["-w", "workspace.yaml"] if Path("workspace.yaml").exists() else ["-m", "lakehouse_assets.definitions"]
     # The code location reads its root from the environment (the `lakehouse` resource's `LAKEHOUSE_ROOT`).
     os.execve(
