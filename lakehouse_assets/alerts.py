@@ -22,6 +22,7 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    EnvVar,
     RunFailureSensorContext,
     RunStatusSensorContext,
     run_failure_sensor,
@@ -46,7 +47,8 @@ class AlertResource(ConfigurableResource):
 
 
 def alert_resource() -> AlertResource:
-    return AlertResource(topic_arn=os.environ.get(ALERT_TOPIC_SETTING) or None)
+    """The SNS topic `LAKEHOUSE_ALERT_TOPIC_ARN` names (an `EnvVar`, read where the alert is sent); unset, log lines."""
+    return AlertResource(topic_arn=EnvVar(ALERT_TOPIC_SETTING) if os.environ.get(ALERT_TOPIC_SETTING) else None)
 
 
 def run_events(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> Iterable[Any]:

@@ -18,7 +18,7 @@ from lakehouse_assets.freshness import freshness_checks, freshness_sensor
 from lakehouse_assets.jobs import lakehouse_job
 from lakehouse_assets.maintenance import maintenance_assets
 from lakehouse_assets.resources import environment_name, resources_for_environment
-from lakehouse_assets.sensors import all_sensors
+from lakehouse_assets.sensors import build_sensors
 
 
 def build_definitions(root: str | None = None, environment: str | None = None) -> Definitions:
@@ -27,7 +27,7 @@ def build_definitions(root: str | None = None, environment: str | None = None) -
         assets=[*all_assets, *analytics_assets, glue_tables, *maintenance_assets],
         asset_checks=[freshness_checks],
         jobs=[lakehouse_job],
-        sensors=[*all_sensors, *all_alert_sensors, freshness_sensor],
+        sensors=[*build_sensors(), *all_alert_sensors, freshness_sensor],
         resources=resources_for_environment(environment, root),
         executor=in_process_executor if environment == "local" else multiprocess_executor,
     )

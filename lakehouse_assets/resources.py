@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
 
@@ -102,27 +102,41 @@ class GlueCatalogResource(ResourceWithBoto3Configuration):
         )
 
 
+def env_or_default(variable: str, default: str) -> str:
+    """`EnvVar(variable)` when the environment sets it, else `default`.
+
+    Dagster reads an `EnvVar` where the resource is used (the run, the sensor's tick) and the UI shows
+    the variable's name, not its value.
+    """
+    return EnvVar(variable) if os.environ.get(variable) else default
+
+
 def catalog_resource() -> GlueCatalogResource:
     """`LAKEHOUSE_CATALOG` (none | glue) and `LAKEHOUSE_GLUE_DATABASE` as a `GlueCatalogResource`."""
     mode = os.environ.get("LAKEHOUSE_CATALOG", "none")
     if mode not in CATALOG_MODES:
         raise ValueError(f"unknown LAKEHOUSE_CATALOG {mode!r}; expected one of {', '.join(CATALOG_MODES)}")
     return GlueCatalogResource(
-        database=os.environ.get("LAKEHOUSE_GLUE_DATABASE", DEFAULT_DATABASE), enabled=mode == "glue"
+        database=env_or_default("LAKEHOUSE_GLUE_DATABASE", DEFAULT_DATABASE), enabled=mode == "glue"
     )
 
 
 def default_root() -> str:
-    return os.environ.get("LAKEHOUSE_ROOT", DEFAULT_ROOT)
+    """The root's value: `LAKEHOUSE_ROOT`, else ./lakehouse_data (for the CLI, which needs it now)."""
+    return os.environ.get("LAKEHOUSE_ROOT") or DEFAULT_ROOT
 
 
 def lakehouse_resource(root: str | None = None) -> LakehouseResource:
-    """The root (`root`, else `LAKEHOUSE_ROOT`, else ./lakehouse_data) and the rejection thresholds."""
+    """The root (`root`, else `LAKEHOUSE_ROOT`, else ./lakehouse_data) and the rejection thresholds.
+
+    The shares are read here: `EnvVar` carries strings and whole numbers only.
+    """
+    min_rows = EnvVar.int(MIN_ROWS_SETTING) if os.environ.get(MIN_ROWS_SETTING) else DEFAULT_REJECTION_MIN_ROWS
     return LakehouseResource(
-        root=root or default_root(),
+        root=root or env_or_default("LAKEHOUSE_ROOT", DEFAULT_ROOT),
         rejection_warn_share=float(os.environ.get("LAKEHOUSE_REJECTION_WARN_SHARE", DEFAULT_REJECTION_WARN_SHARE)),
         rejection_max_share=float(os.environ.get(MAX_SHARE_SETTING, DEFAULT_REJECTION_MAX_SHARE)),
-        rejection_min_rows=int(os.environ.get(MIN_ROWS_SETTING, DEFAULT_REJECTION_MIN_ROWS)),
+        rejection_min_rows=min_rows,
     )
 
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -31,6 +31,7 @@ from dagster import (
     RepositoryDefinition,
     RunConfig,
     RunRequest,
+    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -47,16 +48,42 @@ from lakehouse_assets.jobs import LOADING_SELECTION
 from lakehouse_assets.keys import raw_key
 from lakehouse_assets.resources import LakehouseResource
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_INTERVAL_SECONDS = 30
 # The automation sensor evaluates every asset's condition against the instance on each tick (CPU
-# the runs then lack); it only follows what the landing sensor did not start, so it ticks less often.
-AUTOMATION_INTERVAL_SECONDS = int(os.environ.get("LAKEHOUSE_AUTOMATION_INTERVAL_SECONDS", "30"))
-MAX_FILES_PER_RUN = int(os.environ.get("LAKEHOUSE_MAX_FILES_PER_RUN", "100"))
-FULL_LISTING_INTERVAL_SECONDS = float(os.environ.get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", "300"))
+# the runs then lack); it only follows what the landing sensor did not start.
+AUTOMATION_INTERVAL_SECONDS = 30
+MAX_FILES_PER_RUN = 100
+FULL_LISTING_INTERVAL_SECONDS = 300.0
 # A full listing lists at most this many pages (1,000 keys each on S3) per tick, then resumes.
-MAX_FULL_LISTING_PAGES = int(os.environ.get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", "20"))
+MAX_FULL_LISTING_PAGES = 20
 # Above this many candidates, the known versions are read in one query rather than one per file.
 BULK_LOOKUP_THRESHOLD = 200
+
+
+@dataclass(frozen=True)
+class SensorSettings:
+    """How often the sensors tick and how much one landing tick takes on (`LAKEHOUSE_*` variables).
+
+    A sensor's interval is part of its definition, so these are read when the definitions are built,
+    not when the module is imported.
+    """
+
+    landing_interval_seconds: int = SENSOR_INTERVAL_SECONDS
+    automation_interval_seconds: int = AUTOMATION_INTERVAL_SECONDS
+    max_files_per_run: int = MAX_FILES_PER_RUN
+    full_listing_interval_seconds: float = FULL_LISTING_INTERVAL_SECONDS
+    max_full_listing_pages: int = MAX_FULL_LISTING_PAGES
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> SensorSettings:
+        get = (os.environ if environ is None else environ).get
+        return cls(
+            int(get("LAKEHOUSE_SENSOR_INTERVAL_SECONDS", SENSOR_INTERVAL_SECONDS)),
+            int(get("LAKEHOUSE_AUTOMATION_INTERVAL_SECONDS", AUTOMATION_INTERVAL_SECONDS)),
+            int(get("LAKEHOUSE_MAX_FILES_PER_RUN", MAX_FILES_PER_RUN)),
+            float(get("LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS", FULL_LISTING_INTERVAL_SECONDS)),
+            int(get("LAKEHOUSE_MAX_FULL_LISTING_PAGES", MAX_FULL_LISTING_PAGES)),
+        )
 
 
 @dataclass(frozen=True)
@@ -258,28 +285,39 @@ def evaluate_landing(
     )
 
 
-@sensor(
-    name="landing_files_sensor",
-    description=(
-        "Watches landing/<dataset>/ for new file versions (key + ETag/MD5) and requests one run per batch, "
-        "from raw through processed, checks, analytics and catalog to the archive."
-    ),
-    target=LOADING_SELECTION,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=DefaultSensorStatus.RUNNING,
-)
-def landing_files_sensor(context: SensorEvaluationContext, lakehouse: LakehouseResource) -> SensorResult:
-    return evaluate_landing(context, lakehouse.store(), time.time())
+def landing_files_sensor(settings: SensorSettings) -> SensorDefinition:
+    @sensor(
+        name="landing_files_sensor",
+        description=(
+            "Watches landing/<dataset>/ for new file versions (key + ETag/MD5) and requests one run per batch, "
+            "from raw through processed, checks, analytics and catalog to the archive."
+        ),
+        target=LOADING_SELECTION,
+        minimum_interval_seconds=settings.landing_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+    )
+    def landing_files(context: SensorEvaluationContext, lakehouse: LakehouseResource) -> SensorResult:
+        return evaluate_landing(
+            context,
+            lakehouse.store(),
+            time.time(),
+            settings.max_files_per_run,
+            settings.full_listing_interval_seconds,
+            settings.max_full_listing_pages,
+        )
+
+    return landing_files
 
 
-automation_sensor = AutomationConditionSensorDefinition(
-    "lakehouse_automation",
-    target=AssetSelection.all(),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
-    run_tags={"lakehouse/trigger": "automation", **run_host_tags()},
-    description="Evaluates the assets' automation conditions: processed tables and the archive follow raw.",
-)
+def automation_sensor(settings: SensorSettings) -> AutomationConditionSensorDefinition:
+    return AutomationConditionSensorDefinition(
+        "lakehouse_automation",
+        target=AssetSelection.all(),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=settings.automation_interval_seconds,
+        run_tags={"lakehouse/trigger": "automation", **run_host_tags()},
+        description="Evaluates the assets' automation conditions: processed tables and the archive follow raw.",
+    )
 
 
 @sensor(
@@ -300,4 +338,7 @@ def dead_runs_sensor(context: SensorEvaluationContext) -> SkipReason:
     return SkipReason(f"{plural(len(released), 'dead run')} released")
 
 
-all_sensors = [landing_files_sensor, automation_sensor, dead_runs_sensor]
+def build_sensors(settings: SensorSettings | None = None) -> list[SensorDefinition]:
+    """The landing, automation and dead-runs sensors; `settings` default to the environment's."""
+    settings = settings or SensorSettings.from_environment()
+    return [landing_files_sensor(settings), automation_sensor(settings), dead_runs_sensor]

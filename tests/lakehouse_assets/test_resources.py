@@ -6,10 +6,18 @@ import re
 from typing import Any
 
 import pytest
+from dagster import EnvVar, asset, materialize
 
 from glue_scripts.storage import LocalStore, S3Store
+from lakehouse_assets.alerts import AlertResource
 from lakehouse_assets.execution import EmrServerlessExecution, GlueExecution, LocalExecution
-from lakehouse_assets.resources import LakehouseResource, aws_resources, environment_name, resources_for_environment
+from lakehouse_assets.resources import (
+    GlueCatalogResource,
+    LakehouseResource,
+    aws_resources,
+    environment_name,
+    resources_for_environment,
+)
 
 
 def test_the_dagster_resource_builds_the_s3_store_through_s3resource(s3_root: str, s3_client: Any) -> None:
@@ -80,3 +88,51 @@ def test_aws_resources_refuse_spark_in_this_process(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LAKEHOUSE_EXECUTION", "local")
     with pytest.raises(ValueError, match="LAKEHOUSE_ENV=aws runs the Spark steps on AWS"):
         aws_resources("s3://bucket/lakehouse")
+
+
+def test_settings_the_environment_holds_reach_the_resources_as_env_vars_resolved_in_the_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The UI shows the variables' names; the run reads their values (the root, database, topic, minimum rows)."""
+    settings = {
+        "LAKEHOUSE_ROOT": str(tmp_path / "root"),
+        "LAKEHOUSE_GLUE_DATABASE": "sales",
+        "LAKEHOUSE_ALERT_TOPIC_ARN": "arn:aws:sns:eu-west-1:1:alerts",
+        "LAKEHOUSE_REJECTION_MIN_ROWS": "7",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    resources = resources_for_environment("local")
+    configured = {
+        "LAKEHOUSE_ROOT": resources["lakehouse"].root,
+        "LAKEHOUSE_GLUE_DATABASE": resources["catalog"].database,
+        "LAKEHOUSE_ALERT_TOPIC_ARN": resources["alerts"].topic_arn,
+        "LAKEHOUSE_REJECTION_MIN_ROWS": resources["lakehouse"].rejection_min_rows,
+    }
+    assert {name: value.env_var_name for name, value in configured.items()} == {name: name for name in settings}
+    seen: dict[str, Any] = {}
+
+    @asset
+    def reads_settings(lakehouse: LakehouseResource, catalog: GlueCatalogResource, alerts: AlertResource) -> None:
+        seen.update(root=lakehouse.root, rows=lakehouse.rejection_min_rows, db=catalog.database, topic=alerts.topic_arn)
+
+    monkeypatch.setenv("LAKEHOUSE_GLUE_DATABASE", "sales_eu")  # read when the run starts, not before
+    used = {name: resources[name] for name in ("lakehouse", "catalog", "alerts")}
+    assert materialize([reads_settings], resources=used).success
+    topic = settings["LAKEHOUSE_ALERT_TOPIC_ARN"]
+    assert seen == {"root": settings["LAKEHOUSE_ROOT"], "rows": 7, "db": "sales_eu", "topic": topic}
+
+
+def test_without_the_variables_the_resources_hold_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = (
+        "LAKEHOUSE_ROOT",
+        "LAKEHOUSE_GLUE_DATABASE",
+        "LAKEHOUSE_ALERT_TOPIC_ARN",
+        "LAKEHOUSE_REJECTION_MIN_ROWS",
+    )
+    for name in settings:
+        monkeypatch.delenv(name, raising=False)
+    resources = resources_for_environment("local")
+    defaults = (resources["lakehouse"].root, resources["catalog"].database, resources["alerts"].topic_arn)
+    assert defaults == ("./lakehouse_data", "lakehouse", None)
+    assert not isinstance(resources["lakehouse"].root, EnvVar)

@@ -16,7 +16,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context, instanc
 from glue_scripts.storage import LocalStore, Store, open_store
 from lakehouse_assets import landed_files
 from lakehouse_assets.definitions import defs
-from lakehouse_assets.sensors import LandingCursor, evaluate_landing
+from lakehouse_assets.sensors import LandingCursor, SensorSettings, build_sensors, evaluate_landing
 
 HOUR = 3600.0
 PRODUCTS_HEADER = "product_id,department_id,department,product_name\n"
@@ -321,3 +321,18 @@ def test_partition_keys_escape_what_dagster_refuses_and_map_back(instance: Dagst
     assert instance.get_dynamic_partitions(landed_files.landed_files_partitions.name) == keys
     # An ordinary key is its own partition key.
     assert landed_files.partition_key("landing/orders/2025-04-01.csv#d4") == "orders/2025-04-01.csv#d4"
+
+
+def test_the_sensor_settings_come_from_the_environment_when_the_sensors_are_built() -> None:
+    environ = {
+        "LAKEHOUSE_SENSOR_INTERVAL_SECONDS": "5",
+        "LAKEHOUSE_AUTOMATION_INTERVAL_SECONDS": "600",
+        "LAKEHOUSE_MAX_FILES_PER_RUN": "10",
+        "LAKEHOUSE_FULL_LISTING_INTERVAL_SECONDS": "90.5",
+        "LAKEHOUSE_MAX_FULL_LISTING_PAGES": "3",
+    }
+    settings = SensorSettings.from_environment(environ)
+    assert settings == SensorSettings(5, 600, 10, 90.5, 3)
+    assert SensorSettings.from_environment({}) == SensorSettings(30, 30, 100, 300.0, 20)
+    intervals = {sensor.name: sensor.minimum_interval_seconds for sensor in build_sensors(settings)}
+    assert intervals == {"landing_files_sensor": 5, "lakehouse_automation": 600, "dead_runs": 60}
