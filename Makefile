@@ -10,9 +10,9 @@ ROOT ?= ./lakehouse_data
 .PHONY: install install-test install-infra-tools image image-tools run test test-fast test-unit lint typecheck dev bench bench-full clean
 
 install: $(STAMP)
-	@$(BIN)/python -m lakehouse_assets.spark_jars >/dev/null
+	@$(BIN)/python -m lakehouse_assets.spark.jars >/dev/null
 	@# The JVM class archive (faster Spark starts; built once per JDK and pyspark, about a minute).
-	@$(BIN)/python -m lakehouse_assets.spark_class_archive >/dev/null || echo "Spark starts without the class archive"
+	@$(BIN)/python -m lakehouse_assets.spark.class_archive >/dev/null || echo "Spark starts without the class archive"
 
 # What only the tests need: Debian's chromium (browser tests) and PostgreSQL server (instance storage
 # tests), the infrastructure linters and the Dagster image. Each is installed once; without it, its

@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--sites", action="store_true", help="print the last run's Spark jobs by call site")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="one more Spark setting")
     args = parser.parse_args()
-    from lakehouse_assets.spark_config import local_spark_conf
+    from lakehouse_assets.spark.config import local_spark_conf
     from tests.spark_settings import spark_conf_for_tests
 
     conf = spark_conf_for_tests() if args.test_settings else local_spark_conf()

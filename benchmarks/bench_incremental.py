@@ -47,8 +47,8 @@ from glue_scripts.contracts import CONTRACTS, DatasetContract
 from glue_scripts.delta_tables import read_table
 from glue_scripts.stages import ingest_landing, process_batch, table_path
 from glue_scripts.storage import LocalStore
-from lakehouse_assets.generator import generate
-from lakehouse_assets.spark_config import local_spark_session
+from lakehouse_assets.spark.config import local_spark_session
+from lakehouse_assets.tooling.generator import generate
 
 SIZES = (1, 10)
 CORRECTED_SHARE = 0.01

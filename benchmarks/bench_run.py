@@ -29,7 +29,7 @@ CHILD = r"""
 import json, os, sys, time
 t0 = time.perf_counter()
 from pyspark.sql import SparkSession
-from lakehouse_assets.spark_config import local_spark_conf
+from lakehouse_assets.spark.config import local_spark_conf
 builder = SparkSession.builder
 for k, v in local_spark_conf().items():
     builder = builder.config(k, v)

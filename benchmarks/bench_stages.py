@@ -85,7 +85,7 @@ def main() -> None:
 
     from pyspark.sql import SparkSession
 
-    from lakehouse_assets.spark_config import local_spark_conf
+    from lakehouse_assets.spark.config import local_spark_conf
 
     started = time.perf_counter()
     conf = local_spark_conf()

@@ -14,7 +14,7 @@ Options: `--days`, `--repeat N` (median of N), `--dirty-share`, `--seed`, `--kee
 On the project's 2-core VM expect a few minutes per repetition for --quick and several times that
 for the full mode; run nothing else meanwhile, the figures are meaningless on a busy machine.
 
-What it does: generates the data once (`lakehouse_assets.generator`, timed), then per repetition, each
+What it does: generates the data once (`lakehouse_assets.tooling.generator`, timed), then per repetition, each
 in a fresh process on an empty root and a fresh Dagster home:
 1. `lakehouse land DATA` (timed apart: copying files is not the pipeline);
 2. `lakehouse run`: wall time of the whole process (Python, Spark start, the job), peak resident
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from glue_scripts.contracts import CONTRACTS, DATASETS
-from lakehouse_assets.generator import FULL_ITEMS, generate, rows_written
+from lakehouse_assets.tooling.generator import FULL_ITEMS, generate, rows_written
 
 REPO = Path(__file__).resolve().parents[1]
 

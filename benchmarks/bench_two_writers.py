@@ -2,7 +2,7 @@
 
 Usage: `.venv/bin/python benchmarks/bench_two_writers.py [--log-store dynamodb|default] [--commits 20]`.
 
-The run of tests/lakehouse_assets/test_delta_conf.py (`test_two_jvms_committing_...`) outside the
+The run of tests/lakehouse_assets/spark/test_delta_conf.py (`test_two_jvms_committing_...`) outside the
 suite, so that it can also be run without the DynamoDB log store: a moto server (S3 over HTTP,
 DynamoDB over TLS), a table created with no checkpoints, then two writer processes with the tests'
 settings for a short-lived JVM, started together, each committing COMMITS appends of one row
@@ -33,7 +33,7 @@ def writer(path: str, name: str, commits: int, log_store: str) -> None:
     """One writer process: its session, `ready`, a line on stdin, then the appends; prints one JSON line."""
     from pyspark.sql import SparkSession
 
-    from lakehouse_assets.delta_conf import log_store_conf
+    from lakehouse_assets.spark.delta_conf import log_store_conf
     from tests.spark_settings import spark_conf_for_tests
 
     conf = spark_conf_for_tests(cores=1, driver_memory="1g", short_lived=True)

@@ -1,8 +1,8 @@
 """A moto server on 127.0.0.1 for the benchmarks, with the standard AWS variables pointing at it.
 
-S3 over HTTP; DynamoDB (Delta's log store, lakehouse_assets/delta_conf.py) also over TLS on a second
+S3 over HTTP; DynamoDB (Delta's log store, lakehouse_assets/spark/delta_conf.py) also over TLS on a second
 port with a throwaway certificate, as tests/s3_fixtures.py does: the log store's client speaks
-HTTPS only (lakehouse_assets/dynamodb_endpoint.py).
+HTTPS only (lakehouse_assets/spark/dynamodb_endpoint.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from lakehouse_assets.delta_conf import create_log_table, delta_log_table
+from lakehouse_assets.spark.delta_conf import create_log_table, delta_log_table
 
 
 def start_moto() -> ThreadedMotoServer:

@@ -9,7 +9,7 @@ selects `aws`. The assets are the same in both.
 An `s3://bucket/prefix` root gets its boto3 client from dagster-aws's `S3Resource`, nested in the
 lakehouse resource: region, endpoint (`AWS_ENDPOINT_URL` for moto, MinIO or LocalStack) and
 credentials come from boto3's standard chain unless set on it. The Spark side (s3a) reads the
-same environment (`spark_config`).
+same environment (`spark.config`).
 
 The Glue Data Catalog is switched by `LAKEHOUSE_CATALOG`: `none` (the default, and what runs locally)
 or `glue` (register the tables in the Glue database `LAKEHOUSE_GLUE_DATABASE`, default `lakehouse`,

@@ -12,7 +12,7 @@ from glue_scripts.contracts import CONTRACTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.stages import table_path
 from glue_scripts.storage import Store
-from lakehouse_assets.generator import one_run_reason
+from lakehouse_assets.tooling.generator import one_run_reason
 
 
 def per_file(spark: SparkSession, store: Store) -> dict[str, dict[str, Any]]:

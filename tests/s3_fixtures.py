@@ -5,8 +5,8 @@ server starts once per session on a free port; while it runs, the standard AWS v
 every client at it (`AWS_ENDPOINT_URL`, dummy credentials, a region), as they would at MinIO or
 LocalStack, and are restored afterwards. Each test that wants a root gets a fresh bucket.
 
-Delta's DynamoDB log store (lakehouse_assets/delta_conf.py) commits through DynamoDB with a client
-that speaks HTTPS only (lakehouse_assets/dynamodb_endpoint.py), so the same moto backends are also
+Delta's DynamoDB log store (lakehouse_assets/spark/delta_conf.py) commits through DynamoDB with a client
+that speaks HTTPS only (lakehouse_assets/spark/dynamodb_endpoint.py), so the same moto backends are also
 served over TLS, with a throwaway self-signed certificate, on a second port:
 `AWS_ENDPOINT_URL_DYNAMODB`. The log store's table is created once, as the stack creates it.
 
@@ -33,9 +33,9 @@ from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 from werkzeug.serving import make_server
 
-from lakehouse_assets.delta_conf import create_log_table, delta_log_table
-from lakehouse_assets.dynamodb_endpoint import apply_dynamodb_endpoint
-from lakehouse_assets.spark_config import apply_s3a_endpoint
+from lakehouse_assets.spark.config import apply_s3a_endpoint
+from lakehouse_assets.spark.delta_conf import create_log_table, delta_log_table
+from lakehouse_assets.spark.dynamodb_endpoint import apply_dynamodb_endpoint
 
 # Distinctive values, so a test can look for them where they must never appear (logs, run metadata,
 # tables): `secret_leaks`.

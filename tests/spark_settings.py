@@ -18,7 +18,7 @@ import shlex
 
 from pyspark.sql import SparkSession
 
-from lakehouse_assets.spark_config import local_driver_options, local_spark_conf
+from lakehouse_assets.spark.config import local_driver_options, local_spark_conf
 
 SMALL_DATA_SETTINGS = {
     "spark.sql.shuffle.partitions": "1",

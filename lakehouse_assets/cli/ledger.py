@@ -9,7 +9,7 @@ from glue_scripts.contracts import CONTRACTS, DATASETS
 from glue_scripts.file_fates import existing_ledgers, fates, render
 from glue_scripts.steps import utc_now
 from glue_scripts.storage import AUDIT, LANDING, open_store
-from lakehouse_assets.spark_config import local_spark_session
+from lakehouse_assets.spark.config import local_spark_session
 
 
 class LedgerCommandError(ValueError):

@@ -84,7 +84,7 @@ def query(sql: str, limit: int, lakehouse_root: str) -> int:
     from glue_scripts.delta_tables import read_table, table_exists
     from glue_scripts.file_fates import FILE_LEDGER_VIEW, existing_ledgers
     from glue_scripts.storage import PROCESSED
-    from lakehouse_assets.spark_config import local_spark_session
+    from lakehouse_assets.spark.config import local_spark_session
 
     reach_root(lakehouse_root, PROCESSED)
     store = open_store(lakehouse_root)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def generate(out: Path, scale: float, days: int, dirty_share: float, seed: int, start_date: str) -> int:
-    """Write a synthetic data set (lakehouse_assets.generator) and print its rows per data set."""
-    from lakehouse_assets.generator import generate as write_data_set
-    from lakehouse_assets.generator import rows_written
+    """Write a synthetic data set (lakehouse_assets.tooling.generator) and print its rows per data set."""
+    from lakehouse_assets.tooling.generator import generate as write_data_set
+    from lakehouse_assets.tooling.generator import rows_written
 
     manifest = write_data_set(out, scale, days, dirty_share, seed, start_date)
     print(f"{'dataset':<12} {'files':>6} {'rows':>12} {'clean':>12} {'dirty':>10}")
@@ -32,9 +32,9 @@ def deploy(
     dagster_image: str | None = None,
     dagster_parameters: list[str] | None = None,
 ) -> int:
-    """Deploy to AWS (lakehouse_assets.deploy) and print what was uploaded and the stack's outputs."""
-    from lakehouse_assets.deploy import DeployError
-    from lakehouse_assets.deploy import deploy as deploy_stack
+    """Deploy to AWS (lakehouse_assets.tooling.deploy) and print what was uploaded and the stack's outputs."""
+    from lakehouse_assets.tooling.deploy import DeployError
+    from lakehouse_assets.tooling.deploy import deploy as deploy_stack
 
     dagster_parameters = dagster_parameters or []
     malformed = [item for item in dagster_parameters if "=" not in item]

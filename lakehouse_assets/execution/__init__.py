@@ -45,7 +45,7 @@ def execution_from_environment(environ: Mapping[str, str] | None = None) -> Exec
     catalog, maintenance), or set each with `LAKEHOUSE_GLUE_<STEP>_JOB`.
     emr_serverless: `LAKEHOUSE_EMR_APPLICATION_ID`, `LAKEHOUSE_EMR_EXECUTION_ROLE_ARN`,
     `LAKEHOUSE_ARTIFACTS_URI` (`s3://<artifacts bucket>/<prefix>`), optional `LAKEHOUSE_EMR_PYTHON_ARCHIVE`;
-    the jobs' Delta log store table is `LAKEHOUSE_DELTA_LOG_TABLE` in this process's region (`delta_conf`).
+    the jobs' Delta log store table is `LAKEHOUSE_DELTA_LOG_TABLE` in this process's region (`spark.delta_conf`).
     Both read Pipes' messages from S3 every `LAKEHOUSE_PIPES_POLL_SECONDS` (default 5).
     """
     environ = os.environ if environ is None else environ

@@ -25,7 +25,7 @@ class LocalExecution(Execution):
     def __init__(self, **data: Any) -> None:
         # Dagster drops a class-level default of a nested resource field, so the default is set here.
         if "pyspark" not in data:
-            from lakehouse_assets.spark_config import local_spark_conf
+            from lakehouse_assets.spark.config import local_spark_conf
 
             data["pyspark"] = LazyPySparkResource(spark_config=local_spark_conf())
         super().__init__(**data)

@@ -34,8 +34,8 @@ from dagster_aws.pipes import (
 
 from glue_scripts import steps
 from glue_scripts.contracts import DatasetContract
-from lakehouse_assets.delta_conf import delta_spark_conf_from_environment
 from lakehouse_assets.execution.base import EMR_SERVERLESS, GLUE, Execution, StepOutput, batch_run_ids
+from lakehouse_assets.spark.delta_conf import delta_spark_conf_from_environment
 
 if TYPE_CHECKING:
     from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource

@@ -256,7 +256,7 @@ def test_glue_jobs_are_glue_5_with_delta_and_the_contracted_scripts(template: di
         )
         arguments = properties["DefaultArguments"]
         assert arguments["--datalake-formats"] == "delta", name
-        # Delta's settings, the DynamoDB log store's included, as lakehouse deploy writes them (test_deploy.py).
+        # Delta's settings, the DynamoDB log store's included, as lakehouse deploy writes them (tooling/test_deploy.py).
         assert arguments["--conf"] == {"Ref": "GlueSparkConf"}, name
         assert sub_text(arguments["--extra-jars"]) == (
             "s3://${ArtifactsBucket}/${ArtifactsKeyPrefix}glue_scripts/jars/delta-storage-s3-dynamodb.jar"
@@ -335,7 +335,7 @@ def test_the_delta_log_table_is_on_demand_with_delta_s_key_schema_and_ttl(templa
         "TimeToLiveSpecification": {"AttributeName": "expireTime", "Enabled": True},
     }
     assert template["Outputs"]["DeltaLogTable"]["Value"] == {"Ref": "DeltaLogTable"}
-    # deploy gives both (no default here to drift from lakehouse_assets/delta_conf.py)
+    # deploy gives both (no default here to drift from lakehouse_assets/spark/delta_conf.py)
     assert "Default" not in template["Parameters"]["DeltaLogTableName"]
     assert "Default" not in template["Parameters"]["GlueSparkConf"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lakehouse_assets.delta_conf import DEFAULT_TABLE
+from lakehouse_assets.spark.delta_conf import DEFAULT_TABLE
 from tests.infra.test_cloudformation import (
     ECS_TEMPLATE,
     OIDC_TEMPLATE,
@@ -37,7 +37,7 @@ from tests.infra.test_cloudformation import (
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_WORKFLOW = REPO / ".github" / "workflows" / "deploy.yml"
 
-# What lakehouse_assets/deploy.py calls itself (boto3), and the S3 reads CloudFormation makes with the
+# What lakehouse_assets/tooling/deploy.py calls itself (boto3), and the S3 reads CloudFormation makes with the
 # caller's credentials (DefinitionS3Location; TemplateURL once the template outgrows a request body).
 DEPLOY_CALLS = {
     "s3:ListBucket",  # head_bucket
@@ -593,7 +593,7 @@ def test_names_are_the_ones_the_lakehouse_template_gives(oidc: dict[str, Any], l
 
 def test_names_are_the_ones_the_dagster_template_gives(oidc: dict[str, Any], dagster: dict[str, Any]) -> None:
     """The Dagster stack is <stack>-dagster (deploy.py): its resources' names, as the role names them."""
-    from lakehouse_assets.deploy import DAGSTER_STACK_SUFFIX
+    from lakehouse_assets.tooling.deploy import DAGSTER_STACK_SUFFIX
 
     assert DAGSTER_STACK_SUFFIX == "-dagster"
     arns = [sub_text(arn) for _, s in statements(oidc) for arn in as_list(s["Resource"]) if arn != "*"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse_assets import deploy
+from lakehouse_assets.tooling import deploy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def test_the_glue_bundle_holds_the_spark_code_and_no_dev_tooling() -> None:
 
 SENT = """
 import hashlib, json
-from lakehouse_assets import deploy
+from lakehouse_assets.tooling import deploy
 print(json.dumps({
     "infra": str(deploy.INFRA),
     "glue_scripts": str(deploy.GLUE_SCRIPTS),

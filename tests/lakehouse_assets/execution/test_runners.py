@@ -60,7 +60,6 @@ from glue_scripts.storage import PROCESSED, REJECTED, LocalStore, S3Store, Store
 from lakehouse_assets.analytics import analytics_assets
 from lakehouse_assets.assets import all_assets
 from lakehouse_assets.catalog import glue_tables
-from lakehouse_assets.deploy import PACKAGE_KEY, job_scripts, package_glue_scripts
 from lakehouse_assets.execution import (
     JOB_STEPS,
     EmrServerlessExecution,
@@ -70,10 +69,11 @@ from lakehouse_assets.execution import (
     execution_from_environment,
 )
 from lakehouse_assets.freshness import freshness_checks
-from lakehouse_assets.generator import generate
 from lakehouse_assets.jobs import lakehouse_job
 from lakehouse_assets.maintenance import maintenance_assets
 from lakehouse_assets.resources import GlueCatalogResource, LakehouseResource
+from lakehouse_assets.tooling.deploy import PACKAGE_KEY, job_scripts, package_glue_scripts
+from lakehouse_assets.tooling.generator import generate
 from tests.generated_data import expected_per_file, per_file
 from tests.spark_settings import spark_conf_for_tests, submit_args
 

@@ -1,7 +1,7 @@
 """The JVM jars local Spark needs beyond pyspark's own, fetched once and cached for offline use.
 
 AWS Glue 5 ships Delta Lake and S3 access; a laptop does not. `make install` runs
-`python -m lakehouse_assets.spark_jars` which copies these artifacts from Maven Central into the
+`python -m lakehouse_assets.spark.jars` which copies these artifacts from Maven Central into the
 cache folder with `mvn dependency:copy` (Spark's Ivy resolver needs the network at every start;
 this does not). The Spark session then loads them with `spark.jars` from the cache.
 
@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-# Delta's log store for several writers on S3 (lakehouse_assets/delta_conf.py); deploy ships it to Glue.
+REPO = Path(__file__).resolve().parents[2]
+# Delta's log store for several writers on S3 (lakehouse_assets/spark/delta_conf.py); deploy ships it to Glue.
 DYNAMODB_LOG_STORE = "io.delta:delta-storage-s3-dynamodb:3.3.0"
 # Versions match pyspark 3.5 (Scala 2.12, Hadoop 3.3.4) and the Glue 5 runtime (Delta 3.3). The log
 # store comes last: building it from source needs the ones before it.
@@ -56,7 +56,7 @@ def jar_paths() -> list[Path]:
     if missing:
         raise FileNotFoundError(
             f"Spark jars missing from {jar_cache_dir()}: {', '.join(missing)}. Run `make install` "
-            "(or `python -m lakehouse_assets.spark_jars`) once with access to Maven Central."
+            "(or `python -m lakehouse_assets.spark.jars`) once with access to Maven Central."
         )
     return paths
 

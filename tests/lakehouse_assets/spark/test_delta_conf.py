@@ -17,12 +17,12 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakehouse_assets import delta_conf
-from lakehouse_assets.dynamodb_endpoint import DISABLE_CERT_CHECKING, REGIONS_OVERRIDE, endpoint_properties
-from lakehouse_assets.spark_config import local_spark_conf
-from tests.lakehouse_assets.delta_writer import append_rows
+from lakehouse_assets.spark import delta_conf
+from lakehouse_assets.spark.config import local_spark_conf
+from lakehouse_assets.spark.dynamodb_endpoint import DISABLE_CERT_CHECKING, REGIONS_OVERRIDE, endpoint_properties
+from tests.helpers import REPO
+from tests.lakehouse_assets.spark.delta_writer import append_rows
 
-REPO = Path(__file__).resolve().parents[2]
 COMMITS_EACH = 10
 
 LOG_STORE_CONF = {
@@ -136,7 +136,7 @@ def test_two_jvms_committing_to_one_s3_table_at_once_lose_no_commit(
     table = DeltaTable.create(spark).location(path).property("delta.checkpointInterval", "1000")
     table.addColumn("writer", "STRING").addColumn("number", "INT").execute()
     other = subprocess.Popen(
-        [sys.executable, "-m", "tests.lakehouse_assets.delta_writer", path, "subprocess", str(COMMITS_EACH)],
+        [sys.executable, "-m", "tests.lakehouse_assets.spark.delta_writer", path, "subprocess", str(COMMITS_EACH)],
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

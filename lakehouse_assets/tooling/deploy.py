@@ -13,11 +13,11 @@ against moto. What it does, in order:
 3. Every `glue_scripts/jobs/*.py` goes to `<prefix>glue_scripts/jobs/<name>.py`, the jobs' script
    locations. When there are none yet, only the package is uploaded and the result says so: the
    stack still deploys, and a job run fails until its script exists. Delta's DynamoDB log store
-   (the cached jar of `spark_jars`) goes to `<prefix>glue_scripts/jars/delta-storage-s3-dynamodb.jar`,
+   (the cached jar of `spark.jars`) goes to `<prefix>glue_scripts/jars/delta-storage-s3-dynamodb.jar`,
    the jobs' `--extra-jars`: Glue 5's `--datalake-formats delta` is not documented to include it.
 4. `infra/stepfunctions/lakehouse.asl.json` goes to `<prefix>stepfunctions/lakehouse-<sha256>.asl.json`:
    a new key for new content, so CloudFormation sees a changed definition as a changed parameter.
-   The stack gets Delta's settings from `delta_conf`, the ones every writer has: the log store's
+   The stack gets Delta's settings from `spark.delta_conf`, the ones every writer has: the log store's
    table (`DeltaLogTableName`, `LAKEHOUSE_DELTA_LOG_TABLE`) and the jobs' `--conf` (`GlueSparkConf`,
    that table in the deploy's region).
 5. The stack (`infra/cloudformation/lakehouse.yaml`) is created or updated and waited for with
@@ -48,8 +48,8 @@ import boto3
 from botocore.exceptions import ClientError, WaiterError
 
 import glue_scripts
-from lakehouse_assets.delta_conf import OFF, delta_log_table, delta_spark_conf, glue_conf_argument
-from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
+from lakehouse_assets.spark.delta_conf import OFF, delta_log_table, delta_spark_conf, glue_conf_argument
+from lakehouse_assets.spark.jars import DYNAMODB_LOG_STORE, jar_path
 
 
 def infra_folder() -> Path:
@@ -61,7 +61,7 @@ def infra_folder() -> Path:
         spec = None
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations))).parent
-    return Path(__file__).resolve().parents[1] / "infra"
+    return Path(__file__).resolve().parents[2] / "infra"
 
 
 GLUE_SCRIPTS = Path(glue_scripts.__file__).resolve().parent

@@ -61,7 +61,7 @@ import sys, tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from pyspark.sql import SparkSession
-from lakehouse_assets.spark_config import local_spark_conf
+from lakehouse_assets.spark.config import local_spark_conf
 from glue_scripts import analytics, quality, steps
 from glue_scripts.contracts import CONTRACTS
 from glue_scripts.storage import LocalStore

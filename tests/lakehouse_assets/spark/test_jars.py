@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 
-from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, JARS, SOURCES, jar_path
+from lakehouse_assets.spark.jars import DYNAMODB_LOG_STORE, JARS, SOURCES, jar_path
 
 # SHA-256 of delta-io/delta v3.3.0 storage-s3-dynamodb/src/main/java (third_party/delta-storage-s3-dynamodb).
 UPSTREAM_SOURCES = {

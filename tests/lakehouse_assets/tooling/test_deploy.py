@@ -28,7 +28,8 @@ from typing import Any
 import boto3
 import pytest
 
-from lakehouse_assets.deploy import (
+from lakehouse_assets.spark.jars import DYNAMODB_LOG_STORE, jar_path
+from lakehouse_assets.tooling.deploy import (
     DEFINITION,
     GLUE_SCRIPTS,
     DeployError,
@@ -38,7 +39,6 @@ from lakehouse_assets.deploy import (
     deploy,
     package_glue_scripts,
 )
-from lakehouse_assets.spark_jars import DYNAMODB_LOG_STORE, jar_path
 
 # The lakehouse template's default MaintenanceSchedule (the maintenance job's nightly schedule).
 NIGHTLY = "cron(0 3 * * ? *)"
@@ -266,7 +266,7 @@ def dagster_stand_in(tmp_path: Path) -> Path:
     moto's CloudFormation cannot create the real template (no Secrets Manager secret, no RDS
     endpoint attribute); the parameters are what deploy decides, and they are the real ones.
     """
-    from lakehouse_assets.deploy import DAGSTER_TEMPLATE
+    from lakehouse_assets.tooling.deploy import DAGSTER_TEMPLATE
     from tests.infra.test_cloudformation import load_template
 
     parameters = load_template(DAGSTER_TEMPLATE)["Parameters"]
@@ -357,7 +357,7 @@ def test_without_an_image_no_dagster_stack(names: dict[str, str], tmp_path: Path
 
 
 def test_a_stack_without_the_lakehouse_outputs_is_refused(names: dict[str, str], tmp_path: Path) -> None:
-    from lakehouse_assets.deploy import DeployError
+    from lakehouse_assets.tooling.deploy import DeployError
 
     template = tmp_path / "minimal.yaml"
     template.write_text(MINIMAL_TEMPLATE)

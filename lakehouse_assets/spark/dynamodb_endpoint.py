@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from lakehouse_assets.delta_conf import aws_region
+from lakehouse_assets.spark.delta_conf import aws_region
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

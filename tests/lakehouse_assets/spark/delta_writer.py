@@ -1,6 +1,6 @@
-"""One of the two writers of tests/lakehouse_assets/test_delta_conf.py: one row per Delta commit.
+"""One of the two writers of tests/lakehouse_assets/spark/test_delta_conf.py: one row per Delta commit.
 
-Run as `python -m tests.lakehouse_assets.delta_writer PATH WRITER COUNT`, it is a JVM of its own with
+Run as `python -m tests.lakehouse_assets.spark.delta_writer PATH WRITER COUNT`, it is a JVM of its own with
 the tests' settings for a short-lived one (`QUICK_JIT`) and the environment's endpoints: it builds
 its session, prints `ready` and waits for a line on its standard input; then it commits the first
 half of COUNT appends, prints `half`, waits for another line and commits the second half. The test

@@ -126,7 +126,9 @@ ITEM_COLUMNS = (
 )
 for _contract, _columns in ((PRODUCTS, PRODUCT_COLUMNS), (ORDERS, ORDER_COLUMNS), (ORDER_ITEMS, ITEM_COLUMNS)):
     if tuple(_contract.column_names) != _columns:
-        raise RuntimeError(f"contracts.{_contract.name} changed its columns: update lakehouse_assets/generator.py")
+        raise RuntimeError(
+            f"contracts.{_contract.name} changed its columns: update lakehouse_assets/tooling/generator.py"
+        )
 
 
 @dataclass(frozen=True)
@@ -563,7 +565,7 @@ def build_manifest(
             "expected": {"one_run": expected_counts(clean, one_run), "run_per_day": expected_counts(clean, by_kind)},
         }
     return {
-        "generator": "lakehouse_assets.generator",
+        "generator": "lakehouse_assets.tooling.generator",
         "parameters": {
             "scale": scale,
             "days": days,

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lakehouse_assets.delta_conf import delta_spark_conf_from_environment
-from lakehouse_assets.dynamodb_endpoint import endpoint_properties, java_options
-from lakehouse_assets.spark_class_archive import driver_java_options
-from lakehouse_assets.spark_jars import jar_paths
+from lakehouse_assets.spark.class_archive import driver_java_options
+from lakehouse_assets.spark.delta_conf import delta_spark_conf_from_environment
+from lakehouse_assets.spark.dynamodb_endpoint import endpoint_properties, java_options
+from lakehouse_assets.spark.jars import jar_paths
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

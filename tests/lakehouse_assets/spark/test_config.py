@@ -1,4 +1,4 @@
-from lakehouse_assets.spark_config import LOG_CONFIG, local_spark_conf
+from lakehouse_assets.spark.config import LOG_CONFIG, local_spark_conf
 
 
 def test_the_local_driver_logs_warnings_without_the_start_up_notes() -> None:

@@ -23,7 +23,7 @@ from glue_scripts.contracts import CONTRACTS, ORDER_ITEMS, PRODUCTS
 from glue_scripts.stages import archive_landed, ingest_landing, process_batch
 from glue_scripts.storage import LocalStore
 from lakehouse_assets import cli
-from lakehouse_assets.generator import (
+from lakehouse_assets.tooling.generator import (
     DUPLICATE,
     STALE,
     Shape,
