@@ -1,23 +1,10 @@
-"""Analytics tables for Athena users, built from the processed tables: `analytics/daily_sales` and
-`analytics/top_products`.
+"""Analytics tables for Athena users: `analytics/daily_sales` and `analytics/top_products`.
 
-Each table is a plain DataFrame -> DataFrame function of processed snapshots (testable on a handful
-of rows, runnable on Glue), written as a Delta table under `<root>/analytics/<name>` with the same
-Athena-readable properties as every other table.
-
-Full rebuild on every run, on purpose: the inputs at the scale this project targets (millions of
-order items) aggregate in seconds, and a rebuild cannot drift from processed/ the way an
-incremental update can after late rows, re-deliveries or updates that move an order to another
-date. A pruned rebuild of the dates touched would be the next step if the rebuild ever dominates
-the run. A rebuild is skipped when the processed snapshots it would read are the ones the table
-was built from: each write records the source tables' Delta versions in its commit
-(`userMetadata`), which also lets the reconciliation checks compare against exactly those
-snapshots, not whatever processed/ holds by the time they run.
-
-Revenue per product: the data has no item prices, only order totals. An order's `total_amount` is
-split evenly over its items, in cents, the remainder going one cent at a time to the first items by
-cart position, so every order's shares add up to its total exactly. That attributed revenue is
-what `top_products` ranks and sums.
+Each table is a DataFrame -> DataFrame function of processed snapshots (testable on a handful of rows,
+runnable on Glue), written as a Delta table under `<root>/analytics/<name>`. A table is rebuilt in
+full, and only when the processed versions it reads (recorded in its Delta commit) changed. The data
+has no item prices, so a product's revenue is its share of each order's total, split to the cent.
+Why a full rebuild, and how the cents are split: docs/ARCHITECTURE.md, "The analytics tables".
 """
 
 from __future__ import annotations
@@ -95,8 +82,11 @@ def daily_sales(orders: DataFrame, order_items: DataFrame) -> DataFrame:
 
 
 def item_revenue_cents(orders: DataFrame, order_items: DataFrame) -> DataFrame:
-    """Each order item with its share of its order's total, in cents (`revenue_cents`); see the module
-    docstring. Items whose order is not in `orders` are left out (processed/ never has them)."""
+    """Each order item with its share of its order's total, in cents (`revenue_cents`).
+
+    The total is split evenly over the order's items, the remaining cents one each to the first items by
+    cart position, so the shares add up to the total. Items whose order is not in `orders` are left out
+    (processed/ never has them)."""
     totals = orders.select("order_id", (F.col("total_amount") * 100).cast("bigint").alias("order_cents"))
     in_order = Window.partitionBy("order_id")
     by_position = in_order.orderBy("add_to_cart_order", "id")

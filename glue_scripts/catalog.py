@@ -1,20 +1,10 @@
 """Registering the lakehouse's Delta tables in the Glue Data Catalog, so Athena engine v3 can query them.
 
-Athena reads a Delta table natively: it finds the table in Glue, sees `table_type=DELTA`, and from then
-on reads the table's own transaction log under `Location` (schema, partitioning, which Parquet files
-make up the current snapshot). So registering needs no crawler, no symlink manifests and no Glue
-partitions (no `MSCK REPAIR`, no `CreatePartition`): a commit is visible to the next query.
-
-The Glue entry still carries the columns and partition keys, split the Hive way (data columns in
-`StorageDescriptor.Columns`, partition columns in `PartitionKeys`, as Glue's Delta crawler and Athena's
-own metadata sync store them): Athena's table browser shows them, and Lake Formation, views and
-column filters need them to match the log. `register_table` therefore compares what Glue holds with
-what the Delta table says and calls `UpdateTable` only when something differs; Glue keeps the
-previous definition as a table version, so schema changes stay traceable (`GetTableVersions`).
-
-Athena names: the processed tables keep their data set names (`orders`), rejected tables become
-`rejected_<dataset>`, analytics tables keep theirs (`daily_sales`). `lakehouse query` exposes the
-same names locally. No Dagster import: the Glue catalog job runs this module as it is.
+Athena reads a Delta table registered in Glue through the table's own transaction log, so a commit is
+visible to the next query with no crawler, manifest or Glue partition. `register_table` still writes
+the columns and partition keys, and calls `UpdateTable` only when they differ from the Delta log
+(docs/ARCHITECTURE.md, "Registering tables in Glue"). The Athena names are the ones `lakehouse query`
+uses. No Dagster import: the Glue catalog job runs this module as it is.
 """
 
 from __future__ import annotations

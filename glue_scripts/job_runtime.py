@@ -1,21 +1,10 @@
 """What every job entry point shares: its arguments, its Spark session and Dagster Pipes.
 
-The scripts in `glue_scripts/jobs/` are the AWS Glue jobs of the contract in infra/README.md; EMR
-Serverless runs the same files as its entry points. Each is a few lines: arguments, session, one
-step of `glue_scripts.steps`, `publish`. Plain Python + PySpark + `dagster-pipes` (the only extra
-module the jobs install; ingesting `.xlsx` landings also needs `openpyxl`), no Dagster.
-
-- **Arguments** come the Glue way (`awsglue.utils.getResolvedOptions`, names without dashes), or,
-  where `awsglue` is not importable (EMR Serverless, a laptop, the tests), from an argparse parser
-  that takes the same `--name value` pairs and ignores the rest (`--JOB_NAME`, `--TempDir`, ...).
-- **Spark** is the Glue context's session on Glue, otherwise a plain builder (what `spark-submit`
-  or `PYSPARK_SUBMIT_ARGS` configured), plus the Glue `--conf` argument's settings when given.
-- **Pipes**: launched by Dagster (the Glue client passes `--dagster-pipes-context`/`-messages`
-  arguments, the EMR Serverless client `DAGSTER_PIPES_*` driver environment variables), a job
-  reports its materializations, the check results of its asset and its stage outcome (a custom
-  message, which Dagster turns into per-file events) through S3 or stdout, whichever the Dagster
-  side chose. Not launched by Dagster (the Step Functions pipeline), it opens nothing, prints a
-  summary and runs unchanged.
+The scripts in `glue_scripts/jobs/` are the AWS Glue jobs of the contract in infra/README.md, and EMR
+Serverless runs the same files. Each is a few lines: arguments, session, one step of
+`glue_scripts.steps`, `publish`. Plain Python + PySpark + `dagster-pipes`, no Dagster: launched by
+Dagster a job reports through Pipes; launched by the Step Functions pipeline it prints a summary and
+runs unchanged (docs/ARCHITECTURE.md, "The job scripts").
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Casting and validating raw rows, and every rule that rejects one.
 
-Each rule is a plain DataFrame -> DataFrame function that appends reason codes to the array
-column `reject_reasons`, so a row collects every reason that applies instead of the first one.
-The raw text stays in the contract column names; the cast values live beside it in the struct
-column `typed`, so a rejected row is written with exactly what landed and an accepted one with
-its typed values.
-
-Order of the rules (the stages call them in this order):
-1. `validate_rows`: malformed rows, text that was not UTF-8 (`not_utf8`), values longer than the
-   contract allows (`field_too_long`), missing and invalid values, `date_mismatch`.
-2. `check_references` (children only): unknown parents and values that must match the parent.
-3. `mark_duplicates`: among rows still clean, one winner per key; the others are
-   `duplicate_primary_key`.
-4. `mark_stale`: a winner older than the stored row of the same key is a `stale_record`.
+Each rule is a DataFrame -> DataFrame function that appends reason codes to the array column
+`reject_reasons`, so a row collects every reason that applies instead of the first one. The raw text
+keeps the contract's column names and the cast values sit beside it in the struct column `typed`, so a
+rejected row is written as it landed and an accepted one with its typed values. The stages call
+`validate_rows`, `check_references`, `mark_duplicates`, `mark_stale` in that order (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """The lakehouse tables as Dagster assets, built from the data contracts.
 
 Per data set: `raw/<dataset>` (landing -> bronze), and one step that materializes both
-`processed/<dataset>` and `rejected/<dataset>`, since every batch row ends in exactly one of
-them. `processed/order_items` depends on the processed parents, so parents are merged first.
-`archived/landed_files` moves the accounted-for landing files away; it runs only when every
-blocking check upstream passed.
-
-How they run: the landing sensor requests `raw/<dataset>` for a batch of new files (run config
-names the file versions); everything downstream follows by declarative automation (eager, and
-only once the blocking checks upstream passed). Every step that writes a table holds a
-concurrency pool named after it (one slot each, see `instance.py`) and the lock of each data set
-it writes (`table_locks.py`), so two runs never write the same Delta table at once. Each step
-also reports, per file, what happened to it on that file's partition of `landing/files`.
-
-Where the Spark work runs is the `execution` resource's business (`execution/`: in this process, on
-AWS Glue or on EMR Serverless, by `LAKEHOUSE_ENV` and `LAKEHOUSE_EXECUTION`); the definitions are the same
-for all.
+`processed/<dataset>` and `rejected/<dataset>`, since every batch row ends in exactly one of them.
+`archived/landed_files` moves the accounted-for landing files away once every blocking check upstream
+passed. The definitions are the same wherever the Spark work runs (the `execution` resource). How runs
+start, and why every writing step holds a pool and locks: docs/ARCHITECTURE.md, "Orchestration".
 """
 
 from collections.abc import Iterator

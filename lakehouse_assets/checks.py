@@ -1,27 +1,10 @@
 """Asset checks on the processed tables, built from the data contracts.
 
-Blocking checks (a failure stops the run before the landing files are archived):
-- `primary_key`: the primary key is never null and unique across the whole table;
-- `<fk>_in_<parent>`: every foreign key of a child table exists in its parent;
-- `rows_reconciled`: for every file of the batch, rows read = accepted + rejected + waiting for a
-  parent, and rows read = the file's rows in raw (nothing lost between stages);
-- `rejection_limit`: fails when the process step held the batch, which it does when the batch
-  rejected more than `rejection_max_share` of its decided rows (default half; from
-  `rejection_min_rows` rows up): a delivery that is mostly wrong (wrong file, wrong encoding, a
-  format change) stays in landing, nothing merged, for someone to look at.
-Warning only:
-- `rejection_rate`: the batch rejected more than `rejection_warn_share` of its decided rows;
-- `schema_drift`: files of the batch had columns the contract does not know (kept in raw's
-  `extra_fields`); the check names them.
-
-"The batch" is what this run (or the run it re-executes) processed; a run that processed no file of
-the data set does not evaluate these four (they pass, marked `evaluated: false`).
-
-The checks are declared on the step that writes the table (`assets.build_processing_asset`), which
-measures them all in one pass right after the merge (`quality.check_results`: the table, the ledger
-and raw read once), wherever it runs: in this process, or in the Glue or EMR Serverless job, which
-reports them through Pipes. In the UI they remain separate checks with their own history; they
-cannot be executed without their table.
+Blocking: `primary_key`, `<fk>_in_<parent>`, `rows_reconciled`, `rejection_limit`; warning only:
+`rejection_rate`, `schema_drift` (README.md, "Dagster", says what each one checks). They are declared
+on the step that writes the table (`assets.build_processing_asset`), which measures them all in one
+pass right after the merge (`quality.check_results`), in this process or in the Glue or EMR Serverless
+job. In the UI each keeps its own history; none can be executed without its table.
 """
 
 from typing import Any

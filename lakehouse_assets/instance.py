@@ -1,24 +1,10 @@
 """The Dagster instance the lakehouse expects: `DAGSTER_HOME` with a `dagster.yaml` made for it.
 
-`lakehouse` writes that file from its settings:
-- storage: SQLite under `DAGSTER_HOME` by default; PostgreSQL (runs, event log, schedules) when
-  `LAKEHOUSE_POSTGRES_URL` is set. The file names the variable, never its value, so the password
-  stays out of `DAGSTER_HOME`; every process the instance starts (webserver, daemon, runs) reads it
-  from its environment.
-- queued runs: at most `LAKEHOUSE_MAX_CONCURRENT_RUNS` (default 4) runs at once; a backlog of
-  sensor batches waits in Dagster's queue instead of starting a process each.
-- one slot per concurrency pool: the writing steps of one table queue in the UI. Exclusion itself
-  comes from the table locks every writing step holds (`table_locks.py`).
-- run monitoring and one automatic retry of a run whose process died (not of a run whose step or
-  check failed: that is the data's answer, and retrying would give it again).
-- telemetry off.
-
-The file is rewritten on every start while its first line is `MANAGED_HEADER`; delete that line to
-own the file (it is then never touched; `instance_yaml()` shows what to merge into it).
-
-`lakehouse run`s on one instance also take turns as a whole (`cli_run_lock`, an exclusive lock on a
-file in `DAGSTER_HOME`, released by the kernel even when the process is killed), so the second one
-finds the files the first took already accounted for.
+`lakehouse` writes that file from its settings (README.md, "The Dagster instance"): SQLite or
+PostgreSQL storage, a cap on runs in progress, one slot per concurrency pool, run monitoring and one
+retry of a run whose process died, telemetry off. It is rewritten on every start while its first line
+is `MANAGED_HEADER`; delete that line to own the file (`instance_yaml()` shows what to merge into it).
+`cli_run_lock` makes `lakehouse run`s on one instance take turns (docs/ARCHITECTURE.md, "Orchestration").
 """
 
 from __future__ import annotations

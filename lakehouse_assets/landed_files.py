@@ -1,21 +1,10 @@
 """Every landed file version as its own record in Dagster: a dynamic partition of `landing/files`.
 
-A file version is a landing key plus its content digest (ETag on S3, MD5 locally), the identity
-the file ledger uses too. The landing sensor adds one partition per new version (which is also
-how it remembers what it already requested), and each stage reports what happened to that file
-as an event on its partition: loaded into raw (rows), quarantined (reason), processed (rows read /
-accepted / rejected), archived (where to). In the UI, `landing/files` lists every file ever
-landed with its history; the runs that touched it are one click away.
-
-Runs say which files they handled in tags, one format whoever launched them: `lakehouse/files`
-(the files a run loads into raw; set by the landing sensor on its requests, else by the ingest
-step) and `lakehouse/archived_files` (the files a run archived), each with its count. A tag value
-is the partition keys joined by commas; past 1,000 characters it is cut after the last whole key
-and says how many files there were, so a batch of 100 files never makes an oversized tag.
-
-A partition key is the version id without `landing/`, except that Dagster refuses keys holding
-`...` or control characters, which S3 keys may hold: those (and `%`, so the escape can be undone)
-are percent-escaped. Every ordinary key is its own partition key.
+A file version is a landing key plus its content digest, the identity the file ledger uses too. The
+landing sensor adds one partition per new version, each stage reports what happened to the file as an
+event on its partition, and runs name their files in the tags `lakehouse/files` and
+`lakehouse/archived_files` (README.md, "Event-driven operation"). A partition key is the version id
+without `landing/`, percent-escaped where Dagster needs it (docs/ARCHITECTURE.md, step 1, "Noticed").
 """
 
 from __future__ import annotations

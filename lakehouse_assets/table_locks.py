@@ -1,19 +1,10 @@
 """One writer per data set, whoever launched the run: locks held by every step that writes a table.
 
-The concurrency pools (one slot each) queue the writing steps and show it in the UI, but a slot
-claim on SQLite storage is a read then a write that two processes can both win. So every writing
-step also holds a lock per data set it writes (raw, processed, rejected and the file ledger of that
-data set; an analytics table is its own), taken in name order so two steps never wait on each other
-in a circle. A step holding a lock never waits for a pool slot (slots are granted before a step
-starts), so the pools and the locks cannot deadlock either.
-
-The lock lives where the instance does, and the kernel or the database frees it when its holder
-dies, so a SIGKILLed run never leaves one held:
-- PostgreSQL storage: a session-level advisory lock (`pg_advisory_lock`) on a connection of its own,
-  freed by PostgreSQL when that session ends (the process exits or is killed; TCP keepalives end
-  the session of a machine that vanished). Works across hosts (ECS tasks).
-- SQLite storage (one machine): an exclusive `flock` on `<DAGSTER_HOME>/locks/<name>.lock`, freed by
-  the kernel when the process ends, however it ends.
+A concurrency pool slot claim on SQLite storage can be won by two processes, so every writing step
+also holds a lock per data set it writes, taken in name order: a PostgreSQL advisory lock, or an
+`flock` on `<DAGSTER_HOME>/locks/<name>.lock` beside a SQLite instance. PostgreSQL or the kernel frees
+it when its holder dies, however it dies. What a lock covers, and why the pools and the locks cannot
+deadlock: RELIABILITY.md, "Concurrent runs".
 """
 
 from __future__ import annotations

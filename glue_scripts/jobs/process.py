@@ -1,19 +1,10 @@
 """Glue job `<stack>-process`: raw/<dataset> -> processed/<dataset> + rejected/<dataset>, then its checks.
 
-Arguments (infra/README.md, "The Glue job contract"): `--dataset`, `--run_id`, `--lakehouse_root`,
-and, from the state machine, `--archive_manifest_key`: the job then writes the archive manifest,
-even when empty, to `s3://<bucket>/<key>` — every landing file version of the data set whose rows
-are accounted for (ledger stage `processed`) and still in landing, with its quoted ETag, the
-URL-encoded copy source and the archive key `archive_landed` would use — so the state machine moves
-exactly those. Dagster's runner passes `--rejection_warn_share`, `--rejection_max_share` and
-`--rejection_min_rows` (the thresholds of the rejection-rate check and the rejection limit, which
-holds a batch in landing) and `--batch_run_ids` (the run and the runs it re-executes, comma-separated:
-the batch the checks look at; default: `--run_id`).
-
-Every check declared on processed/<dataset> is measured after the merge (`glue_scripts.quality`) and
-reported through Dagster Pipes when Dagster launched the job; otherwise it is printed. A failed check
-does not fail the job: in Dagster, the blocking check stops what follows; under Step Functions the
-archive is driven by the manifest, as the contract says.
+Arguments: infra/README.md, "The Glue job contract". With `--archive_manifest_key` (from the state
+machine) the job also writes the archive manifest to that key: the data set's accounted-for files
+still in landing, which the state machine then moves. Every check on processed/<dataset> is measured
+after the merge and reported through Dagster Pipes, or printed. A failed check does not fail the job:
+in Dagster the blocking check stops what follows; under Step Functions the manifest drives the archive.
 """
 
 from __future__ import annotations

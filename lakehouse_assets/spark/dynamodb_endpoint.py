@@ -1,18 +1,9 @@
 """Pointing Delta's DynamoDB log store at a local endpoint (moto, LocalStack), with the AWS SDK's own switches.
 
-Delta 3.3.0 builds its DynamoDB client itself (`S3DynamoDBLogStore.getClient`):
-`new AmazonDynamoDBClient(credentials)` then `setRegion(ddb.region)`, AWS SDK for Java v1, with no
-endpoint setting (Delta has none; SDK v1 reads no `AWS_ENDPOINT_URL*`). The region's endpoint comes
-from the SDK's region metadata and the scheme from the client's default configuration, HTTPS. So
-the endpoint of a local stand-in is given the SDK v1 way, as JVM system properties:
-
-- `com.amazonaws.regions.RegionUtils.fileOverride`: a region metadata file (the SDK's legacy XML
-  format) in which the region's `dynamodb` endpoint is the stand-in's host and port;
-- `com.amazonaws.sdk.disableCertChecking`, for a stand-in on the loopback interface only: its
-  certificate is a self-signed one (moto's `--ssl`), which the JVM cannot verify.
-
-The stand-in must speak HTTPS (the client's scheme). Everything else, the client, its requests,
-Delta's code, is what runs on AWS, where no endpoint is set and none of this is applied.
+Delta builds its DynamoDB client itself (AWS SDK for Java v1) and has no endpoint setting, so a local
+stand-in's endpoint is given as JVM system properties: a region metadata override naming its host and
+port, and, on the loopback interface only, no certificate check. The stand-in must speak HTTPS. On AWS
+none of this is applied (docs/ARCHITECTURE.md, "A local endpoint for Delta's DynamoDB log store").
 """
 
 from __future__ import annotations

@@ -1,36 +1,10 @@
 """`lakehouse deploy`: package the Spark code, upload it with the pipeline definition, deploy the stack.
 
-Why here and in Python rather than `aws cloudformation deploy` or SAM: one command that knows the
-project's layout (which files are Glue code, where the job contract puts them), that uses the same
-boto3 credential chain and `AWS_ENDPOINT_URL` as the rest of the lakehouse, and that the tests run
-against moto. What it does, in order:
-
-1. The artifacts bucket (`--bucket`) must exist or is created (encrypted, public access blocked);
-   it is not part of the stack because the stack reads from it while it is being created.
-2. `glue_scripts/` is zipped as the `glue_scripts` package (deterministic: sorted entries, fixed
-   timestamps, so the same code gives the same bytes) to `<prefix>glue_scripts/lakehouse_glue.zip`,
-   the jobs' `--extra-py-files`.
-3. Every `glue_scripts/jobs/*.py` goes to `<prefix>glue_scripts/jobs/<name>.py`, the jobs' script
-   locations. When there are none yet, only the package is uploaded and the result says so: the
-   stack still deploys, and a job run fails until its script exists. Delta's DynamoDB log store
-   (the cached jar of `spark.jars`) goes to `<prefix>glue_scripts/jars/delta-storage-s3-dynamodb.jar`,
-   the jobs' `--extra-jars`: Glue 5's `--datalake-formats delta` is not documented to include it.
-4. `infra/stepfunctions/lakehouse.asl.json` goes to `<prefix>stepfunctions/lakehouse-<sha256>.asl.json`:
-   a new key for new content, so CloudFormation sees a changed definition as a changed parameter.
-   The stack gets Delta's settings from `spark.delta_conf`, the ones every writer has: the log store's
-   table (`DeltaLogTableName`, `LAKEHOUSE_DELTA_LOG_TABLE`) and the jobs' `--conf` (`GlueSparkConf`,
-   that table in the deploy's region).
-5. The stack (`infra/cloudformation/lakehouse.yaml`) is created or updated and waited for with
-   boto3's waiters; values set on an earlier deploy and not given now are kept. A stack with
-   nothing to change is not an error. A failure raises `DeployError` with the failed resources'
-   reasons from the stack events.
-6. With `dagster_image` (`--dagster-image`), the Dagster stack `<stack>-dagster`
-   (`infra/cloudformation/dagster-ecs.yaml`: ECS services, the run task definition, RDS) is created or
-   updated the same way, its lakehouse parameters taken from the lakehouse stack's outputs and the
-   rest (VpcId, PrivateSubnetIds, UiAllowedCidr on the first deploy) from `dagster_parameters`.
-   The lakehouse stack then gets `MaintenanceSchedule=""`: Dagster's automation runs the table
-   maintenance there, so the stack's own nightly schedule of the maintenance job is left out (kept
-   out by later deploys without an image too, as any value set earlier; `parameters` overrides it).
+In Python rather than `aws cloudformation deploy` or SAM: one command that knows the project's layout,
+uses the same boto3 credential chain and `AWS_ENDPOINT_URL` as the rest of the lakehouse, and is tested
+against moto. It uploads the `glue_scripts` package, the job scripts, Delta's DynamoDB log store jar and
+the state machine definition, then creates or updates the lakehouse stack and, with a Dagster image, the
+Dagster stack. How to use it: infra/README.md, "How to deploy"; its steps: docs/ARCHITECTURE.md, "Deploying".
 """
 
 from __future__ import annotations

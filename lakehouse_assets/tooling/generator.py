@@ -1,42 +1,10 @@
 """Synthetic landing data in the lab's schema, at any size, with an exact count of dirty rows.
 
-Why: the lab sample (48,000 rows) is too small to say how the pipeline behaves as data grows, and
-it is clean. Benchmarks and tests need the same schema at chosen sizes (Instacart-like shape: at
-scale 1 about 50,000 products, 3.4 million orders and 32 million order items), optionally with a
-known share of rows that the pipeline must reject, and figures they can assert exactly.
-
-What it writes under `out_dir` (a folder `lakehouse land` accepts):
-- `products/products.csv`: the catalogue, delivered once (a catalogue is not a daily feed);
-- `orders/<yyyy-mm-dd>.csv` and `order_items/<yyyy-mm-dd>.csv`: one file per data set per day;
-- `manifest.json`: the parameters, and per data set and file the clean rows and the dirty rows of
-  each kind, plus what the pipeline should report (`expected`) when every file is processed in one
-  run, and when the days are processed one run per day (oldest first).
-
-Shape of the clean data (every clean row passes every rule in `contracts.py`):
-- products: Zipf-like popularity (a few products in many baskets), 20 Instacart departments;
-- users: skewed activity; `order_num` is the user's order sequence from 1; `days_since_prior_order`
-  is empty on a user's first order and otherwise the days since the previous one (capped at 30,
-  as in Instacart); orders follow Instacart's hour-of-day profile, minutes resolution;
-- baskets: 1 to 145 items (mean about 9.4, a negative binomial like Instacart's); each item has
-  its order's `user_id`, `order_timestamp` and `date`; `total_amount` is the sum of the items'
-  prices, two decimals.
-
-Dirty rows (`dirty_share` P: P of all written rows are dirty) are extra lines: removing them gives
-back, byte for byte, the clean files of the same seed. Each carries exactly one reason code, in turn
-over every code the contracts can produce (`dirty_kinds`), spread evenly through the files:
-- a value emptied (`missing_*`), made uncastable or out of range (`invalid_*`), a date one day off
-  (`date_mismatch`), a line with a field too few (`malformed_row`): on a copy of the clean row just
-  written, with a fresh key (1,000,000,000 and up) so it collides with nothing;
-- a parent that never exists (`unknown_*`: ids from 2,000,000,000 up) or a different user
-  (`user_id_mismatch`);
-- `duplicate_primary_key`: an exact copy of a clean row, one line before it (the later line wins);
-- `stale_record`: yesterday's row sent again in today's file one minute older. Processed in one run
-  with yesterday's file it is a `duplicate_primary_key` instead (the newer original wins);
-  `expected` has both figures. The last day makes none (there is no next file to put it in).
-
-Deterministic: one seeded `random.Random` for the clean rows, plain counters for the dirty ones, so
-the same arguments give byte-identical files. Pure Python, streamed to the files (per-user state and
-the catalogue's weights are the only things held in memory), so it runs where Spark does not.
+The lab sample (48,000 rows) is clean and too small to show how the pipeline behaves as data grows.
+Benchmarks and tests need the same schema at chosen sizes, optionally with a known share of rows the
+pipeline must reject, and figures they can assert exactly: `generate` writes files `lakehouse land`
+accepts and a `manifest.json` of what the pipeline should report. Deterministic (the same arguments
+give byte-identical files) and pure Python streamed to disk, so it runs where Spark does not.
 """
 
 from __future__ import annotations
