@@ -1,6 +1,6 @@
 """Synthetic landing data in the lab's schema, at any size, with an exact count of dirty rows.
 
-The lab sample (48,000 rows) is clean and too small to show how the pipeline behaves as data grows.
+The lab sample (49,303 rows) is clean and too small to show how the pipeline behaves as data grows.
 Benchmarks and tests need the same schema at chosen sizes, optionally with a known share of rows the
 pipeline must reject, and figures they can assert exactly: `generate` writes files `lakehouse land`
 accepts and a `manifest.json` of what the pipeline should report. Deterministic (the same arguments
