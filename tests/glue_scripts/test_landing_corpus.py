@@ -33,7 +33,6 @@ from glue_scripts.contracts import ORDERS, PRODUCTS
 from glue_scripts.delta_tables import read_table
 from glue_scripts.stages import archive_landed, ingest_landing, process_batch, table_path
 from glue_scripts.storage import LocalStore
-from lakehouse_assets.resources import local_resources
 from lakehouse_assets.sensors import LandingCursor, scan_landing
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
@@ -494,13 +493,6 @@ def test_the_limit_is_a_share_not_above_it() -> None:
     assert policy.hold_reason(accepted=500, rejected=501) is not None
     assert policy.hold_reason(accepted=0, rejected=0) is None  # header-only batch
     assert quality.RejectionPolicy(max_share=0.7, min_rows=3).hold_reason(accepted=1, rejected=2) is None
-
-
-def test_the_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert local_resources("/tmp/x")["lakehouse"].rejection_policy() == quality.RejectionPolicy(0.05, 0.5, 20)
-    monkeypatch.setenv("LAKEHOUSE_REJECTION_MAX_SHARE", "0.2")
-    monkeypatch.setenv("LAKEHOUSE_REJECTION_MIN_ROWS", "100")
-    assert local_resources("/tmp/x")["lakehouse"].rejection_policy() == quality.RejectionPolicy(0.05, 0.2, 100)
 
 
 # --- the lab's own workbook: 15 sheets, one per day --------------------------------------------------

@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from dagster import EnvVar, asset, materialize
+from dagster import EnvVar, asset, build_resources, materialize
 
+from glue_scripts.quality import RejectionPolicy
 from glue_scripts.storage import LocalStore, S3Store
 from lakehouse_assets.alerts import AlertResource
 from lakehouse_assets.execution import EmrServerlessExecution, GlueExecution, LocalExecution
@@ -16,6 +17,7 @@ from lakehouse_assets.resources import (
     LakehouseResource,
     aws_resources,
     environment_name,
+    local_resources,
     resources_for_environment,
 )
 
@@ -136,3 +138,16 @@ def test_without_the_variables_the_resources_hold_the_defaults(monkeypatch: pyte
     defaults = (resources["lakehouse"].root, resources["catalog"].database, resources["alerts"].topic_arn)
     assert defaults == ("./lakehouse_data", "lakehouse", None)
     assert not isinstance(resources["lakehouse"].root, EnvVar)
+
+
+def test_the_rejection_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a run sees it: the shares read when the resources are built, the minimum rows when the run starts."""
+
+    def policy() -> RejectionPolicy:
+        with build_resources({"lakehouse": local_resources("/tmp/x")["lakehouse"]}) as resources:
+            return resources.lakehouse.rejection_policy()
+
+    assert policy() == RejectionPolicy(0.05, 0.5, 20)
+    monkeypatch.setenv("LAKEHOUSE_REJECTION_MAX_SHARE", "0.2")
+    monkeypatch.setenv("LAKEHOUSE_REJECTION_MIN_ROWS", "100")
+    assert policy() == RejectionPolicy(0.05, 0.2, 100)
