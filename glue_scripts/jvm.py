@@ -8,7 +8,7 @@ the JVM through Py4J and is tested at the pinned versions (tests/glue_scripts/te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -31,6 +31,38 @@ def hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
     """`path` as a Hadoop path, and its file system (local, s3a, ...)."""
     hadoop = jvm(spark).org.apache.hadoop.fs.Path(path)
     return hadoop, hadoop.getFileSystem(hadoop_configuration(spark))
+
+
+def set_system_properties(spark: SparkSession, properties: Mapping[str, str]) -> Callable[[], None]:
+    """Set Java system properties in the session's JVM; returns the undo (each back as it was, or cleared)."""
+    system = jvm(spark).java.lang.System
+    return _set_with_undo(properties, system.getProperty, system.setProperty, system.clearProperty)
+
+
+def set_hadoop_settings(spark: SparkSession, settings: Mapping[str, str]) -> Callable[[], None]:
+    """Set keys of the live Hadoop configuration (file systems created from now on see them); returns the undo."""
+    hadoop = hadoop_configuration(spark)
+    return _set_with_undo(settings, hadoop.get, hadoop.set, hadoop.unset)
+
+
+def _set_with_undo(
+    values: Mapping[str, str],
+    get: Callable[[str], str | None],
+    put: Callable[[str, str], Any],
+    remove: Callable[[str], Any],
+) -> Callable[[], None]:
+    previous = {name: get(name) for name in values}
+    for name, value in values.items():
+        put(name, value)
+
+    def undo() -> None:
+        for name, value in previous.items():
+            if value is None:
+                remove(name)
+            else:
+                put(name, value)
+
+    return undo
 
 
 def delta_log_version(spark: SparkSession, path: str) -> int:

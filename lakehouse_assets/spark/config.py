@@ -104,33 +104,20 @@ def apply_s3a_endpoint(spark: SparkSession, environ: Mapping[str, str] | None = 
     properties the same default provider chain reads next (`aws.accessKeyId`, ...); credentials
     the JVM already sees in its environment are left alone.
     """
-    from glue_scripts.jvm import hadoop_configuration, jvm
+    from glue_scripts.jvm import jvm, set_hadoop_settings, set_system_properties
 
     environ = os.environ if environ is None else environ
-    hadoop = hadoop_configuration(spark)
-    system = jvm(spark).java.lang.System
-    previous_settings: dict[str, str | None] = {}
-    for key, value in s3a_endpoint_settings(s3_endpoint(environ)).items():
-        previous_settings[key] = hadoop.get(key)
-        hadoop.set(key, value)
-    previous_properties: dict[str, str | None] = {}
-    if not system.getenv("AWS_ACCESS_KEY_ID"):
-        for variable, name in CREDENTIAL_SYSTEM_PROPERTIES.items():
-            if environ.get(variable):
-                previous_properties[name] = system.getProperty(name)
-                system.setProperty(name, environ[variable])
+    restore_settings = set_hadoop_settings(spark, s3a_endpoint_settings(s3_endpoint(environ)))
+    credentials: dict[str, str] = {}
+    if not jvm(spark).java.lang.System.getenv("AWS_ACCESS_KEY_ID"):
+        credentials = {
+            name: environ[variable] for variable, name in CREDENTIAL_SYSTEM_PROPERTIES.items() if environ.get(variable)
+        }
+    restore_properties = set_system_properties(spark, credentials)
 
     def undo() -> None:
-        for key, value in previous_settings.items():
-            if value is None:
-                hadoop.unset(key)
-            else:
-                hadoop.set(key, value)
-        for name, value in previous_properties.items():
-            if value is None:
-                system.clearProperty(name)
-            else:
-                system.setProperty(name, value)
+        restore_settings()
+        restore_properties()
 
     return undo
 

@@ -96,22 +96,14 @@ def apply_dynamodb_endpoint(spark: SparkSession, environ: Mapping[str, str] | No
     the SDK reads its region metadata once, so it is reloaded (`RegionUtils.initialize`), and
     clients built from now on (one per Delta table the session opens) use it.
     """
-    from glue_scripts.jvm import jvm
+    from glue_scripts.jvm import jvm, set_system_properties
 
-    system = jvm(spark).java.lang.System
     region_utils = jvm(spark).com.amazonaws.regions.RegionUtils
-    previous: dict[str, str | None] = {}
-    for name, value in endpoint_properties(environ).items():
-        previous[name] = system.getProperty(name)
-        system.setProperty(name, value)
+    restore_properties = set_system_properties(spark, endpoint_properties(environ))
     region_utils.initialize()
 
     def undo() -> None:
-        for name, value in previous.items():
-            if value is None:
-                system.clearProperty(name)
-            else:
-                system.setProperty(name, value)
+        restore_properties()
         region_utils.initialize()
 
     return undo

@@ -51,3 +51,27 @@ def test_json_lines_become_a_frame_of_the_schema_and_a_malformed_one_fails(spark
     assert (frame.schema, [tuple(row) for row in frame.collect()]) == (schema, [(1, "a"), (2, None)])
     with pytest.raises(Exception, match="Malformed records are detected"):
         jvm.json_lines_frame(spark, ["{not json"], schema).collect()
+
+
+def test_system_properties_and_hadoop_settings_are_set_and_put_back(spark: SparkSession) -> None:
+    system, hadoop = jvm.jvm(spark).java.lang.System, jvm.hadoop_configuration(spark)
+    system.setProperty("lakehouse.test.kept", "before")
+    hadoop.set("lakehouse.test.kept", "before")
+    undo_properties = jvm.set_system_properties(spark, {"lakehouse.test.kept": "now", "lakehouse.test.new": "now"})
+    undo_settings = jvm.set_hadoop_settings(spark, {"lakehouse.test.kept": "now", "lakehouse.test.new": "now"})
+    now = [
+        getter(name)
+        for getter in (system.getProperty, hadoop.get)
+        for name in ("lakehouse.test.kept", "lakehouse.test.new")
+    ]
+    assert now == ["now", "now", "now", "now"]
+    undo_properties()
+    undo_settings()
+    after = [
+        getter(name)
+        for getter in (system.getProperty, hadoop.get)
+        for name in ("lakehouse.test.kept", "lakehouse.test.new")
+    ]
+    assert after == ["before", None, "before", None]
+    system.clearProperty("lakehouse.test.kept")
+    hadoop.unset("lakehouse.test.kept")
