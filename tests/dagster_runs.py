@@ -70,3 +70,18 @@ def failures(instance: DagsterInstance, runs: list[Any]) -> dict[str, list[str]]
                 if event.event_type in kinds
             ]
     return found
+
+
+def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
+    """Each step's time in a run, from its start to its success or failure (what `-s` prints)."""
+    started: dict[str, float] = {}
+    seconds = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            started[event.step_key] = entry.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 1)
+    return seconds

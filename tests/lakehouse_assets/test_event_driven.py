@@ -13,7 +13,7 @@ from dagster import DagsterRunStatus, RunsFilter
 from pyspark.sql import SparkSession
 
 from glue_scripts.delta_tables import read_table
-from tests.dagster_runs import UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds
+from tests.dagster_runs import UNFINISHED, assert_one_holder_at_a_time, failures, lock_holds, step_seconds
 from tests.lab_fixtures import LAB_GROUP, LAB_ROWS, LabLakehouse, LakehouseDev, wait_for, warning_lines
 from tests.postgres_fixtures import PostgresServer
 from tests.processes import listening_addresses
@@ -70,6 +70,7 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch
         partitions = instance.get_dynamic_partitions("landed_files")
         holds = lock_holds(instance, [run.run_id for run in runs])
         errors = failures(instance, runs)
+        steps = {run.run_id: step_seconds(instance, run.run_id) for run in runs}
 
     assert store.list("landing") == []
     counts = {name: read_table(s3_spark, store.spark_path(f"processed/{name}")).count() for name in LAB_ROWS}
@@ -86,4 +87,4 @@ def test_a_dropped_delivery_flows_to_processed_and_archive_with_no_manual_launch
     assert secret_leaks([log, lab_lakehouse.home], lab_lakehouse.root, [postgres_server.password]) == []
     # No warnings: Dagster's note that `dg dev` supersedes `dagster dev`, Spark's and S3A's notes.
     assert warning_lines(log.read_text(errors="replace")) == []
-    print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs")
+    print(f"landing -> processed + archived: {elapsed:.0f} s in {len(runs)} runs; step seconds: {steps}")
