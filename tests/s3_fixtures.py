@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from moto import backends as moto_backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
@@ -72,6 +73,10 @@ def s3_endpoint() -> Iterator[str]:
     tls_thread.start()
     try:
         with pytest.MonkeyPatch.context() as environment:
+            # moto finds a request's backend by listing its own package folder, a stat per service,
+            # on every request; the folder does not change while the server runs.
+            moto_modules = frozenset(moto_backends.list_of_moto_modules())
+            environment.setattr(moto_backends, "list_of_moto_modules", lambda: moto_modules)
             for variable in CLEARED_VARIABLES:
                 environment.delenv(variable, raising=False)
             environment.setenv("AWS_ENDPOINT_URL", endpoint)
