@@ -73,15 +73,9 @@ def failures(instance: DagsterInstance, runs: list[Any]) -> dict[str, list[str]]
 
 
 def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, float]:
-    """Each step's time in a run, from its start to its success or failure (what `-s` prints)."""
-    started: dict[str, float] = {}
-    seconds = {}
-    for entry in instance.all_logs(run_id):
-        event = entry.dagster_event
-        if event is None or event.step_key is None:
-            continue
-        if event.event_type == DagsterEventType.STEP_START:
-            started[event.step_key] = entry.timestamp
-        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
-            seconds[event.step_key] = round(entry.timestamp - started[event.step_key], 1)
-    return seconds
+    """Each succeeded step's duration in a run, as Dagster recorded it (what `-s` prints)."""
+    return {
+        entry.dagster_event.step_key: round(entry.dagster_event.event_specific_data.duration_ms / 1000, 1)
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_SUCCESS)
+        if entry.dagster_event and entry.dagster_event.step_key
+    }
