@@ -106,6 +106,7 @@ def test_glue_conf_argument_becomes_spark_settings() -> None:
         "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
         "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
         "--conf spark.sql.session.timeZone=UTC "
+        "--conf spark.databricks.delta.allFilesInCrc.enabled=false "
         "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
         "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
         "--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName=lakehouse_delta_log "
@@ -115,6 +116,7 @@ def test_glue_conf_argument_becomes_spark_settings() -> None:
         ("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension"),
         ("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"),
         ("spark.sql.session.timeZone", "UTC"),
+        ("spark.databricks.delta.allFilesInCrc.enabled", "false"),
         ("spark.delta.logStore.s3.impl", "io.delta.storage.S3DynamoDBLogStore"),
         ("spark.delta.logStore.s3a.impl", "io.delta.storage.S3DynamoDBLogStore"),
         ("spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName", "lakehouse_delta_log"),

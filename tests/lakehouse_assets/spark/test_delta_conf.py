@@ -41,6 +41,7 @@ def test_every_writer_gets_delta_and_the_dynamodb_log_store_for_s3_schemes() -> 
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
+        "spark.databricks.delta.allFilesInCrc.enabled": "false",
         **LOG_STORE_CONF,
     }
 
@@ -50,6 +51,7 @@ def test_the_log_store_can_be_turned_off_for_a_store_without_dynamodb() -> None:
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",
+        "spark.databricks.delta.allFilesInCrc.enabled": "false",
     }
 
 

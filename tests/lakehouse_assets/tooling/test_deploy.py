@@ -124,6 +124,7 @@ def test_deploy_uploads_the_package_and_definition_then_creates_the_stack(names:
         "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension --conf "
         "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog "
         "--conf spark.sql.session.timeZone=UTC "
+        "--conf spark.databricks.delta.allFilesInCrc.enabled=false "
         "--conf spark.delta.logStore.s3.impl=io.delta.storage.S3DynamoDBLogStore "
         "--conf spark.delta.logStore.s3a.impl=io.delta.storage.S3DynamoDBLogStore "
         f"--conf spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName={table} "
