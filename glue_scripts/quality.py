@@ -380,13 +380,15 @@ def check_results(
     contract: DatasetContract,
     batch_run_ids: Sequence[str],
     policy: RejectionPolicy | None = None,
+    entries: Sequence[LedgerEntry] | None = None,
 ) -> list[dict[str, Any]]:
     """Every check declared on `processed/<dataset>`, in declaration order, measured the way Dagster's checks do.
 
     The table checks look at the whole table; the batch checks at the files `batch_run_ids` (the
     run, and the runs it re-executes) processed or held, and are not evaluated when there are none.
-    The process job calls this after its merge, so a run on Glue or EMR Serverless reports the same
-    results an in-process run's asset checks compute.
+    Those files' ledger `entries` are read from the ledger unless the caller has them. The process
+    job calls this after its merge, so a run on Glue or EMR Serverless reports the same results an
+    in-process run's asset checks compute.
     """
     table = read_table(spark, store.spark_path(table_key(PROCESSED, contract.name)))
     results = [primary_key_result(contract, primary_key_report(table, contract))]
@@ -394,7 +396,9 @@ def check_results(
         parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
         results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))
     policy = policy or DEFAULT_POLICY
-    entries = batch_entries(spark, store, contract.name, batch_run_ids)
+    if entries is None:
+        entries = batch_entries(spark, store, contract.name, batch_run_ids)
+    entries = sorted(entries, key=lambda entry: (entry.version_id, entry.stage))
     if not entries:
         batch_checks = [(RECONCILIATION_CHECK, ERROR), (REJECTION_RATE_CHECK, WARN), (REJECTION_LIMIT_CHECK, ERROR)]
         batch_checks.append((SCHEMA_DRIFT_CHECK, WARN))

@@ -14,7 +14,7 @@ stage still has to do, so every stage can be rerun after any failure:
 
 from glue_scripts.stages.archive import ArchiveOutcome, archive_key, archive_landed
 from glue_scripts.stages.ingest import IngestOutcome, ingest_landing
-from glue_scripts.stages.process import ProcessOutcome, held_files, process_batch, release_held
+from glue_scripts.stages.process import ProcessOutcome, held_files, process_batch, recorded_entries, release_held
 from glue_scripts.stages.tables import processed_schema, rejected_schema, table_path
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ingest_landing",
     "process_batch",
     "processed_schema",
+    "recorded_entries",
     "rejected_schema",
     "release_held",
     "table_path",

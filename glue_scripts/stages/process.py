@@ -283,22 +283,19 @@ def check_and_merge(
     failpoint(f"processed_merged_{contract.name}")
     if outcome.rows_rejected or outcome.rows_waiting or outcome.late_rows_resolved or outcome.late_rows_waiting:
         merge_rejected(spark, rejected_path, contract, rejected_rows(checked_kept, contract, run_id, now))
+    ledger.record(spark, store, recorded_entries(contract, outcome, run_id), now)
+    failpoint(f"process_recorded_{contract.name}")
+
+
+def recorded_entries(contract: DatasetContract, outcome: ProcessOutcome, run_id: str) -> list[ledger.LedgerEntry]:
+    """The ledger entries a batch's files get: `processed`, or `held` with the reason, with their counts."""
     entries = []
     for version_id, counts in outcome.counts_by_file.items():
         source_file, digest = version_id.rsplit("#", 1)  # raw rows' digests are never null: always one `#`
-        entries.append(
-            ledger.LedgerEntry(
-                contract.name,
-                source_file,
-                digest,
-                ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED,
-                run_id,
-                detail=outcome.held.get(version_id),
-                **counts,
-            )
-        )
-    ledger.record(spark, store, entries, now)
-    failpoint(f"process_recorded_{contract.name}")
+        stage = ledger.STAGE_HELD if version_id in outcome.held else ledger.STAGE_PROCESSED
+        detail = outcome.held.get(version_id)
+        entries.append(ledger.LedgerEntry(contract.name, source_file, digest, stage, run_id, detail=detail, **counts))
+    return entries
 
 
 def table_size(table: DataFrame, partition_column: str | None) -> tuple[int, int | None]:
