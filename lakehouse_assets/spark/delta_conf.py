@@ -34,9 +34,9 @@ DELTA_SESSION_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     "spark.sql.session.timeZone": "UTC",
-    # Delta 3.3 writes each small table's file list into every commit's checksum (.crc) file, which
-    # costs a state reconstruction when a table is created and a check of that list at every
-    # checkpoint, but no reader of 3.3 uses it: a tenth of the CPU of a small run.
+    # Delta 3.3 writes each small table's file list into every commit's checksum (.crc) file: a query
+    # over the empty snapshot when a table is created, a check against the table's state at every
+    # checkpoint, and no reader of 3.3 uses the list (BENCHMARKS.md, "Delta's checksum file list").
     "spark.databricks.delta.allFilesInCrc.enabled": "false",
 }
 
