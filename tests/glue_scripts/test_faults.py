@@ -23,7 +23,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +36,7 @@ from glue_scripts.delta_tables import read_table
 from glue_scripts.failpoints import install_hook
 from glue_scripts.storage import LocalStore, S3Store, Store
 from tests.glue_scripts.fault_driver import run_pipeline
-from tests.helpers import REPO
+from tests.helpers import REPO, InjectedCrash, raise_at
 
 PRODUCTS = "product_id,department_id,department,product_name\n1,1,Books,A\n2,1,Books,B\n"
 ORDERS = "order_num,order_id,user_id,order_timestamp,total_amount,date\n"
@@ -129,18 +128,6 @@ def spark_and_store(
         return spark, LocalStore(tmp_path / "lakehouse")
     store = S3Store(request.getfixturevalue("s3_root"), request.getfixturevalue("s3_client"))
     return request.getfixturevalue("s3_spark"), store
-
-
-class InjectedCrash(BaseException):
-    """Raised at a failpoint in this process: a BaseException, so no `except Exception` in a stage stops it."""
-
-
-def raise_at(point: str) -> Callable[[str], None]:
-    def hook(name: str) -> None:
-        if name == point:
-            raise InjectedCrash(point)
-
-    return hook
 
 
 # In pipeline order: each crashed run gets past the point before it, so every rerun first recovers

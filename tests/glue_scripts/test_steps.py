@@ -10,7 +10,7 @@ from glue_scripts.contracts import ORDERS
 from glue_scripts.failpoints import install_hook
 from glue_scripts.quality import RECONCILIATION_CHECK
 from glue_scripts.storage import LocalStore
-from tests.helpers import write_landing
+from tests.helpers import InjectedCrash, raise_at, write_landing
 
 NOW = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)
 ORDERS_FILE = (
@@ -18,10 +18,6 @@ ORDERS_FILE = (
     "1,10,7,2025-04-01T10:00:00,5.00,2025-04-01\n"
     "2,11,7,,6.00,2025-04-01\n"
 )
-
-
-class CrashAfterRecord(BaseException):
-    """Raised once the stage has recorded its ledger entries, before the step measures its checks."""
 
 
 def reconciliation(report: steps.StepReport) -> dict:
@@ -35,11 +31,8 @@ def test_a_retried_step_checks_the_batch_its_crashed_attempt_recorded_and_a_late
     write_landing(store, "orders", "1.csv", ORDERS_FILE)
     steps.ingest_step(spark, store, ORDERS, "r1", NOW)
 
-    def crash(name: str) -> None:
-        if name == "process_recorded_orders":
-            raise CrashAfterRecord(name)
-
-    with install_hook(crash), pytest.raises(CrashAfterRecord):
+    # The first attempt crashes once the stage has recorded its ledger entries, before the checks.
+    with install_hook(raise_at("process_recorded_orders")), pytest.raises(InjectedCrash):
         steps.process_step(spark, store, ORDERS, "r1", NOW, batch_run_ids=["r1"])
     # The retry finds nothing left to process: its checks judge what the first attempt recorded.
     retried = steps.process_step(spark, store, ORDERS, "r1", NOW, batch_run_ids=["r1"])
