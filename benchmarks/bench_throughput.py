@@ -1,10 +1,15 @@
-"""Throughput of `lakehouse run` on generated data, side by side with a floor: DuckDB, CSV to Parquet.
+"""Throughput of `lakehouse run` on generated data, side by side with a peer-style Spark job and two floors.
 
 Why: how the pipeline behaves as data grows is only worth something next to what the same machine
-can do with the same files at best. The floor is DuckDB reading the same CSVs (typed, as the
-contracts say) and writing Parquet, partitioned by date like the processed tables: no validation,
-no Delta log, no Dagster. The figure to watch is pipeline time ÷ floor time (issue 5 aims at most
-6 at 5 M order items).
+can do with the same files. Three baselines, each in its own fresh process on the same files:
+- the peer: a plain Spark job doing what most public implementations of this pipeline do
+  (`spark_baselines.py peer`: CSV with `inferSchema`, `dropDuplicates` on the key, a join against
+  the batch for referential integrity, an unpartitioned Delta MERGE), with `lakehouse run`'s Spark
+  settings. Issue 17 aims at pipeline ÷ peer of at most 1.0;
+- the Spark floor (`spark_baselines.py spark_floor`): the CSVs read with the contracts' schema and
+  written to Delta partitioned by date, nothing else;
+- DuckDB's floor: the same CSVs read with the contracts' types and written as Parquet, partitioned
+  by date: no validation, no Delta log, no Dagster, no JVM.
 
 Usage:
     .venv/bin/python benchmarks/bench_throughput.py --quick         # ~1 M order items (scale 1/32), 10 days
@@ -22,7 +27,8 @@ in a fresh process on an empty root and a fresh Dagster home:
    of its largest process (the JVM), and from the run's Dagster events (STEP_SUCCESS durations, run
    start and end) the time per step: raw, processed per data set, the checks together, the archive.
    The summary's accepted rows must equal the generator's manifest, or the benchmark stops;
-3. the floor in its own fresh process: the same figures for DuckDB.
+3. the DuckDB floor, the peer and the Spark floor, each in its own fresh process: the same
+   figures (the peer's and the Spark floor's row count afterwards is taken off their wall time).
 Prints Markdown tables (for BENCHMARKS.md) with the command, the data, the machine and versions.
 """
 
@@ -60,7 +66,14 @@ DUCKDB_TYPES = {
     "date": "DATE",
 }
 # Stages in the order of the asset graph, for the report.
-STAGES = ("raw (all data sets)", *(f"processed/{name} (+ rejected)" for name in DATASETS), "checks", "archive")
+SPARK_BASELINES = ("peer", "spark_floor")
+STAGES = (
+    "raw (all data sets)",
+    *(f"processed/{name} (+ rejected, checks)" for name in DATASETS),
+    "checks",
+    "analytics and catalog",
+    "archive",
+)
 
 # The floor: each data set's CSVs read with the contract's types and written as Parquet
 # (partitioned by the contract's partition column). Rows that do not parse are skipped.
@@ -181,19 +194,21 @@ def stage_of(step_key: str) -> str:
     if step_key == "ingest_landed_files" or step_key.startswith("raw"):
         return "raw (all data sets)"
     if step_key.startswith("process_"):
-        return f"processed/{step_key.removeprefix('process_')} (+ rejected)"
+        return f"processed/{step_key.removeprefix('process_')} (+ rejected, checks)"
     if step_key.startswith("archived"):
         return "archive"
+    if step_key.startswith(("analytics", "catalog")):
+        return "analytics and catalog"
     return "checks"
 
 
 def summary_accepted(log: Path) -> dict[str, int]:
-    """Accepted rows per data set from `lakehouse run`'s summary table."""
+    """Accepted rows per data set from `lakehouse run`'s summary table (its third figure column)."""
     accepted = {}
     for line in log.read_text(errors="replace").splitlines():
-        match = re.match(r"^(\w+)\s+\d+\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+\d+$", line)
-        if match and match.group(1) in CONTRACTS:
-            accepted[match.group(1)] = int(match.group(3).replace(",", ""))
+        name, *figures = line.split() or [""]
+        if name in CONTRACTS and len(figures) >= 3 and all(re.fullmatch(r"[\d,]+", f) for f in figures):
+            accepted[name] = int(figures[2].replace(",", ""))  # files, rows read, accepted, ...
     return accepted
 
 
@@ -202,7 +217,7 @@ def one_repetition(work: Path, data: Path, manifest: dict[str, Any], index: int)
     root, home, floor_out = base / "root", base / "home", base / "floor"
     for folder in (home, floor_out):
         folder.mkdir(parents=True)
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "DAGSTER_HOME": str(home)}
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
     land = measure(lakehouse("land", str(data), "--root", str(root)), env, base / "land.log")
     if land.returncode:
         raise SystemExit(f"lakehouse land failed: see {base / 'land.log'}")
@@ -230,7 +245,26 @@ def one_repetition(work: Path, data: Path, manifest: dict[str, Any], index: int)
     floor_figures = json.loads((base / "floor.log").read_text().strip().splitlines()[-1])
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(floor_out, ignore_errors=True)
-    return {"land": land, "pipeline": pipeline, "figures": figures, "floor": floor, "floor_figures": floor_figures}
+    baselines = {job: spark_baseline(job, data, base, env) for job in SPARK_BASELINES}
+    return {
+        "land": land,
+        "pipeline": pipeline,
+        "figures": figures,
+        "floor": floor,
+        "floor_figures": floor_figures,
+        **baselines,
+    }
+
+
+def spark_baseline(job: str, data: Path, base: Path, env: dict[str, str]) -> tuple[Measured, dict[str, Any]]:
+    """One of `spark_baselines.py`'s jobs in a fresh process: its measurement and its own figures."""
+    out, log = base / job, base / f"{job}.log"
+    script = REPO / "benchmarks" / "spark_baselines.py"
+    measured = measure([sys.executable, str(script), job, str(data), str(out)], env, log)
+    if measured.returncode:
+        raise SystemExit(f"the Spark {job} job failed: see {log}")
+    shutil.rmtree(out, ignore_errors=True)
+    return measured, json.loads(log.read_text().strip().splitlines()[-1])
 
 
 def versions() -> str:
@@ -318,7 +352,19 @@ def main() -> None:
     print(f"| floor: DuckDB queries only | {seconds([r['floor_figures']['queries'] for r in runs])} s |")
     print(f"| floor: peak RSS, process tree | {mib([r['floor'].tree_peak_bytes for r in runs])} |")
     ratio = median([p / f for p, f in zip(pipeline_wall, floor_wall, strict=True)])
-    print(f"| **pipeline ÷ floor** (whole processes) | **{ratio:.1f}** |")
+    print(f"| **pipeline ÷ DuckDB floor** (whole processes) | **{ratio:.1f}** |")
+    for job, label in (("peer", "peer-style Spark job"), ("spark_floor", "Spark floor (CSV → partitioned Delta)")):
+        wall = [r[job][0].wall - r[job][1]["count_seconds"] for r in runs]
+        print(f"| {label}, whole process (its row count taken off) | {seconds(wall)} s |")
+        print(
+            f"| {label}: session start / work | {seconds([r[job][1]['session'] for r in runs])} s / "
+            f"{seconds([r[job][1]['work'] for r in runs])} s |"
+        )
+        print(f"| {label}: peak RSS, largest process | {mib([r[job][0].largest_process_bytes for r in runs])} |")
+        tables = ", ".join(f"{name} {count:,}" for name, count in runs[-1][job][1]["rows"].items())
+        print(f"| {label}: rows in its tables | {tables} |")
+        ratio = median([p / w for p, w in zip(pipeline_wall, wall, strict=True)])
+        print(f"| **pipeline ÷ {label.split(' (')[0]}** | **{ratio:.2f}** |")
     breakdown = ", ".join(f"{name} {size / 2**20:,.0f} MiB" for name, size in runs[-1]["pipeline"].at_peak[:6])
     print(f"\nprocesses at the pipeline's peak (last run): {breakdown}")
     print("\nsteps (STEP_SUCCESS durations, s):\n\n| step | seconds |\n| --- | --- |")
