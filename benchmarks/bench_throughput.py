@@ -25,7 +25,8 @@ in a fresh process on an empty root and a fresh Dagster home:
 2. `lakehouse run`: wall time of the whole process (Python, Spark start, the job), peak resident
    memory of the process tree (Python + the Spark JVM, sampled from /proc every 0.2 s; Linux) and
    of its largest process (the JVM), and from the run's Dagster events (STEP_SUCCESS durations, run
-   start and end) the time per step: raw, processed per data set, the checks together, the archive.
+   start and end) the time per step: raw, processed per data set, the checks together, the archive;
+   and the driver's heap from the JVM's GC log (`JAVA_TOOL_OPTIONS=-Xlog:gc:...`): its peak in use.
    The summary's accepted rows must equal the generator's manifest, or the benchmark stops;
 3. the DuckDB floor, the peer and the Spark floor, each in its own fresh process: the same
    figures (the peer's and the Spark floor's row count afterwards is taken off their wall time).
@@ -190,6 +191,26 @@ def step_times(home: Path) -> dict[str, Any]:
     return {"run": (stats.end_time or 0) - (stats.start_time or 0), "steps": steps}
 
 
+def heap_peaks(folder: Path) -> dict[str, float]:
+    """The driver heap's peaks (MiB) and its collections' pauses, over the GC logs in `folder`.
+
+    From the unified GC log's pause lines (`Pause Young (Normal) (G1 Evacuation Pause) 1024M->300M(4096M)
+    12.3ms`): the most in use before a collection, the most still in use after one (live data and
+    Spark's cached blocks), the most committed, the number of full collections and all pauses' time.
+    """
+    figures = {"before_gc": 0.0, "after_gc": 0.0, "committed": 0.0, "full_gcs": 0.0, "pause_seconds": 0.0}
+    pause = re.compile(r"Pause (\w+).*?(\d+)M->(\d+)M\((\d+)M\) ([\d.]+)ms")
+    for log in folder.glob("gc-*.log"):
+        for match in pause.finditer(log.read_text(errors="replace")):
+            kind, before, after, committed, milliseconds = match.groups()
+            figures["before_gc"] = max(figures["before_gc"], float(before))
+            figures["after_gc"] = max(figures["after_gc"], float(after))
+            figures["committed"] = max(figures["committed"], float(committed))
+            figures["full_gcs"] += kind == "Full"
+            figures["pause_seconds"] += float(milliseconds) / 1000
+    return figures
+
+
 def stage_of(step_key: str) -> str:
     if step_key == "ingest_landed_files" or step_key.startswith("raw"):
         return "raw (all data sets)"
@@ -221,14 +242,16 @@ def one_repetition(work: Path, data: Path, manifest: dict[str, Any], index: int)
     land = measure(lakehouse("land", str(data), "--root", str(root)), env, base / "land.log")
     if land.returncode:
         raise SystemExit(f"lakehouse land failed: see {base / 'land.log'}")
-    pipeline = measure(lakehouse("run", "--root", str(root)), env, base / "run.log")
+    # The JVMs' collections logged (one file per process), for the driver heap's peak.
+    gc_log = f"-Xlog:gc:file={base}/gc-%p.log"
+    pipeline = measure(lakehouse("run", "--root", str(root)), {**env, "JAVA_TOOL_OPTIONS": gc_log}, base / "run.log")
     if pipeline.returncode:
         raise SystemExit(f"lakehouse run failed ({pipeline.returncode}): see {base / 'run.log'}")
     expected = {name: d["expected"]["one_run"]["accepted"] for name, d in manifest["datasets"].items()}
     accepted = summary_accepted(base / "run.log")
     if accepted != expected:
         raise SystemExit(f"accepted rows {accepted} differ from the manifest's {expected}: see {base / 'run.log'}")
-    figures = step_times(home)
+    figures = step_times(home) | {"heap": heap_peaks(base)}
 
     plan = {
         name: {
@@ -340,6 +363,16 @@ def main() -> None:
     print(f"| order items/s | {datasets['order_items']['rows'] / median(pipeline_wall):,.0f} |")
     print(f"| peak RSS, process tree (Python + JVM, sampled) | {mib([r['pipeline'].tree_peak_bytes for r in runs])} |")
     print(f"| peak RSS, largest process (the Spark JVM) | {mib([r['pipeline'].largest_process_bytes for r in runs])} |")
+    heap = [r["figures"]["heap"] for r in runs]
+    print(
+        f"| driver heap (GC log, `-Xmx` {os.environ.get('LAKEHOUSE_DRIVER_MEMORY', '4g')}): peak in use before a "
+        f"collection / largest after one / committed | {median([h['before_gc'] for h in heap]):,.0f} / "
+        f"{median([h['after_gc'] for h in heap]):,.0f} / {median([h['committed'] for h in heap]):,.0f} MiB |"
+    )
+    print(
+        f"| driver heap: full collections / all pauses | {median([h['full_gcs'] for h in heap]):.0f} / "
+        f"{median([h['pause_seconds'] for h in heap]):.1f} s |"
+    )
     print(f"| Dagster run, start to end | {seconds(run_time)} s |")
     start_up = [wall - run for wall, run in zip(pipeline_wall, run_time, strict=True)]
     print(f"| start-up (process wall - Dagster run) | {seconds(start_up)} s |")
