@@ -154,16 +154,19 @@ typecheck: $(DEV_STAMP)
 dev: install
 	$(BIN)/lakehouse dev --root $(ROOT)
 
-# `make bench`: the quick mode (about 10 minutes on 2 cores): the lab run, throughput at ~1 M order
-# items against DuckDB, one day merged into tables 1x and 10x its size. `make bench-full`: ~5 M order
-# items and medians of 3 (about an hour). Figures and how to read them: BENCHMARKS.md.
+# `make bench`: the quick mode (about 15 minutes on 2 cores): the lab run, whole `lakehouse run`
+# processes for the usual deliveries, throughput at ~1 M order items against a peer-style Spark job,
+# a Spark floor and DuckDB, one day merged into tables 1x and 10x its size. `make bench-full`: ~5 M
+# order items and medians of 3 (about 1.5 hours). Figures and how to read them: BENCHMARKS.md.
 bench: install $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_run.py --repeat 1
+	$(BIN)/python benchmarks/bench_deliveries.py --repeat 1
 	$(BIN)/python benchmarks/bench_throughput.py --quick
 	$(BIN)/python benchmarks/bench_incremental.py --repeat 1
 
 bench-full: install $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_run.py --repeat 3
+	$(BIN)/python benchmarks/bench_deliveries.py --repeat 3
 	$(BIN)/python benchmarks/bench_throughput.py --repeat 3
 	$(BIN)/python benchmarks/bench_incremental.py --repeat 3
 
