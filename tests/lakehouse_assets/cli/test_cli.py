@@ -57,6 +57,11 @@ def test_the_lab_data_run_prints_the_summary_and_fills_the_tables(
     assert s3_counts(s3_spark, lab_lakehouse, "rejected") == {"products": 0, "orders": 0, "order_items": 0}
     assert len(lab_lakehouse.store.list("archived")) == 31
     assert lab_lakehouse.store.list("landing") == []
+    # Partitioned on S3 as on a folder: one `date=` prefix per order date of the 15 lab days.
+    lab_days = [f"date=2025-04-{day:02d}" for day in range(1, 16)]
+    for dataset in ("orders", "order_items"):
+        keys = [obj.key for obj in lab_lakehouse.store.list(f"processed/{dataset}")]
+        assert sorted({key.split("/")[2] for key in keys if key.split("/")[2].startswith("date=")}) == lab_days
 
 
 @pytest.mark.e2e
@@ -372,6 +377,9 @@ def test_a_cli_run_is_tagged_with_its_files_the_same_delivery_again_changes_noth
         "nothing new: the 3 landed files had all been processed before (the same content, under the same or "
         "another name); no table changed, and they are archived again"
     ) in out
+    # The checks of the data sets with no file in this run are not evaluated, and said so.
+    assert "checks: 7 passed, 0 failed, 0 warnings, 12 not evaluated (no file of their data set in this run)\n" in out
+    assert "archived: 3 files\n" in out
     assert {zone: counts(spark, root, zone) for zone in ("raw", "processed", "rejected")} == tables_before
     assert list((root / "landing").rglob("*.csv")) == []
     assert len(list((root / "archived").rglob("*.csv"))) == 3  # archived again, over the identical copies
