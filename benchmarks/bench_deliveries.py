@@ -19,8 +19,6 @@ files under the root, given to steps by their modification time.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import shutil
@@ -30,8 +28,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
+
+from bench_incremental import correction
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "data" / "lab_apr_2025" / "csv"
@@ -78,12 +77,12 @@ def step_windows(home: Path, before: str | None) -> list[tuple[str, float, float
 
     kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
     with DagsterInstance.from_config(str(home)) as instance:
-        run = instance.get_runs(limit=1)[0] if instance.get_runs(limit=1) else None
-        if run is None or run.run_id == before:
+        runs = instance.get_runs(limit=1)
+        if not runs or runs[0].run_id == before:
             return []
         starts: dict[str, float] = {}
         windows = []
-        for record in instance.all_logs(run.run_id, of_type=kinds):
+        for record in instance.all_logs(runs[0].run_id, of_type=kinds):
             event = record.dagster_event
             assert event is not None and event.step_key is not None
             if event.event_type == DagsterEventType.STEP_START:
@@ -134,18 +133,10 @@ def measured_run(root: Path, env: dict[str, str], work: Path, name: str) -> Deli
     return delivery
 
 
-def corrected_rows(path: Path, rows: int = 1) -> str:
-    """The first `rows` rows of a day file again, one second later (newer: an update of stored keys)."""
-    reader = csv.DictReader(io.StringIO(path.read_text()))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [], lineterminator="\n")
-    writer.writeheader()
-    for row in list(reader)[:rows]:
-        moved = datetime.fromisoformat(row["order_timestamp"]) + timedelta(seconds=1)
-        assert moved.date().isoformat() == row["date"], "the corrected row would move to the next day"
-        row["order_timestamp"] = moved.isoformat(timespec="seconds")
-        writer.writerow(row)
-    return out.getvalue()
+def one_row_correction(day_file: Path) -> str:
+    """The first row of a day file again, one second later (newer: an update of a stored key)."""
+    header, first_row = correction(day_file, share=1.0).splitlines()[:2]
+    return f"{header}\n{first_row}\n"
 
 
 def copy_files(files: list[tuple[Path, str]], target: Path) -> Path:
@@ -173,7 +164,7 @@ def one_repetition(work: Path) -> dict[str, Delivery]:
     correction = work / "correction"
     (correction / "orders").mkdir(parents=True)
     last_day = sorted((LAB / "orders").glob("*.csv"))[-1]
-    (correction / "orders" / "correction.csv").write_text(corrected_rows(last_day))
+    (correction / "orders" / "correction.csv").write_text(one_row_correction(last_day))
     lakehouse("land", str(correction), "--root", str(root), env=env, log=work / "land.log")
     results["one-row correction into the lab tables"] = measured_run(root, env, work, "correction")
 
