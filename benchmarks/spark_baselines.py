@@ -27,16 +27,9 @@ from pyspark.sql.types import StructField, StructType
 from glue_scripts.contracts import CONTRACTS, DATASETS, DatasetContract
 
 
-def csv_header(folder: Path) -> list[str]:
-    """The header of the first CSV in a data set's folder (the generator writes one header for all)."""
-    first = min(folder.glob("*.csv"))
-    with first.open() as handle:
-        return handle.readline().strip().split(",")
-
-
-def contract_schema(contract: DatasetContract, header: list[str]) -> StructType:
-    """The contract's types in the files' column order."""
-    return StructType([StructField(name, contract.column(name).data_type, True) for name in header])
+def contract_schema(contract: DatasetContract) -> StructType:
+    """The contract's columns and types, in the order the generator writes them."""
+    return StructType([StructField(column.name, column.data_type, True) for column in contract.columns])
 
 
 def peer_frame(spark: SparkSession, data: Path, contract: DatasetContract) -> DataFrame:
@@ -81,8 +74,7 @@ def run_floor(spark: SparkSession, data: Path, out: Path) -> dict[str, float]:
     for name in DATASETS:
         started = time.perf_counter()
         contract = CONTRACTS[name]
-        schema = contract_schema(contract, csv_header(data / name))
-        rows = spark.read.option("header", True).schema(schema).csv(str(data / name / "*.csv"))
+        rows = spark.read.option("header", True).schema(contract_schema(contract)).csv(str(data / name / "*.csv"))
         writer = rows.write.format("delta").mode("append")
         if contract.partition_column:
             writer = writer.partitionBy(contract.partition_column)
