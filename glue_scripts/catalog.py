@@ -9,10 +9,12 @@ uses. No Dagster import: the Glue catalog job runs this module as it is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from py4j.protocol import Py4JError
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -36,6 +38,7 @@ from pyspark.sql.types import (
 
 from glue_scripts.analytics import ANALYTICS, ANALYTICS_TABLES
 from glue_scripts.contracts import CONTRACTS
+from glue_scripts.jvm import delta_log_metadata
 from glue_scripts.storage import PROCESSED, REJECTED, Store, table_key
 
 EXTERNAL_TABLE = "EXTERNAL_TABLE"
@@ -148,13 +151,23 @@ def table_input(
 
 def delta_table_input(spark: SparkSession, name: str, path: str, description: str = "") -> dict[str, Any]:
     """`table_input` for the Delta table at `path`, its schema and partitioning read from its log."""
-    from delta.tables import DeltaTable
+    schema, partition_columns = delta_schema(spark, path)
+    return table_input(name, path, schema, partition_columns, description)
 
-    table = DeltaTable.forPath(spark, path)
-    detail = table.detail().select("partitionColumns").first()
-    assert detail is not None  # DESCRIBE DETAIL is one row
-    partition_columns = list(detail[0])
-    return table_input(name, path, table.toDF().schema, partition_columns, description)
+
+def delta_schema(spark: SparkSession, path: str) -> tuple[StructType, list[str]]:
+    """The table's schema and partition columns: from Delta's log cache, or (another Delta release)
+    from `DESCRIBE DETAIL`, which costs two Spark jobs per table."""
+    try:
+        metadata = delta_log_metadata(spark, path)
+        return StructType.fromJson(json.loads(metadata["schemaString"])), list(metadata["partitionColumns"])
+    except Py4JError:
+        from delta.tables import DeltaTable
+
+        table = DeltaTable.forPath(spark, path)
+        detail = table.detail().select("partitionColumns").first()
+        assert detail is not None  # DESCRIBE DETAIL is one row
+        return table.toDF().schema, list(detail[0])
 
 
 # ---------------------------------------------------------------------------------------------

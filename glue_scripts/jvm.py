@@ -3,11 +3,13 @@ SQL parser and JSON reader, and Java system properties.
 
 Everything else in the project uses public PySpark and delta-spark APIs. What is here reaches into
 the JVM through Py4J and is tested at the pinned versions (tests/glue_scripts/test_jvm.py); only
-`delta_log_version` is Delta-internal, and its caller falls back to public API on another release.
+`delta_log_version` and `delta_log_metadata` are Delta-internal, and their callers fall back to
+public API on another release.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -65,13 +67,24 @@ def _set_with_undo(
     return undo
 
 
-def delta_log_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version from Delta's log cache (`DeltaLog.update`: it lists only the commits
+def _latest_snapshot(spark: SparkSession, path: str) -> Any:
+    """The table's latest snapshot from Delta's log cache (`DeltaLog.update`: it lists only the commits
     newer than the cached snapshot). Delta-internal: raises `Py4JError` on a release without it."""
     view = jvm(spark)
     log = view.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
     none = view.scala.Option.empty()
-    return int(log.update(False, none, none).version())
+    return log.update(False, none, none)
+
+
+def delta_log_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version, from Delta's log cache."""
+    return int(_latest_snapshot(spark, path).version())
+
+
+def delta_log_metadata(spark: SparkSession, path: str) -> dict[str, Any]:
+    """The table's latest `metaData` action (`schemaString`, `partitionColumns`, ...) as its log holds
+    it, from Delta's log cache: no Spark job, where `DESCRIBE DETAIL` runs two."""
+    return json.loads(_latest_snapshot(spark, path).metadata().json())["metaData"]
 
 
 def parsed_plan(spark: SparkSession, sql: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from glue_scripts import jvm
+from glue_scripts.delta_tables import ensure_table
 
 
 def test_the_jvm_is_java_17(spark: SparkSession) -> None:
@@ -28,6 +30,28 @@ def test_the_delta_log_version_is_the_latest_commit(spark: SparkSession, tmp_pat
     spark.range(1).write.format("delta").mode("append").save(path)
     assert jvm.delta_log_version(spark, path) == 1
     assert DeltaTable.forPath(spark, path).history(1).first()["version"] == 1
+
+
+def test_the_delta_log_metadata_is_what_describe_detail_and_the_table_schema_say(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The catalog's schema and partitioning from the log equal the public APIs' answers, after a schema change."""
+    path = str(tmp_path / "table")
+    schema = StructType(
+        [StructField("id", IntegerType(), False, {"comment": "the key"}), StructField("day", StringType())]
+    )
+    ensure_table(spark, path, schema, "day")
+    wider = spark.createDataFrame([(2, "b", "x")], "id INT, day STRING, extra STRING")
+    wider.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+    metadata = jvm.delta_log_metadata(spark, path)
+    table = DeltaTable.forPath(spark, path)
+    assert metadata["partitionColumns"] == list(table.detail().first()["partitionColumns"]) == ["day"]
+    assert StructType.fromJson(json.loads(metadata["schemaString"])) == table.toDF().schema
+    assert [(f.name, f.nullable, f.metadata) for f in table.toDF().schema.fields] == [
+        ("id", False, {"comment": "the key"}),
+        ("day", True, {}),
+        ("extra", True, {}),
+    ]
 
 
 @pytest.mark.parametrize(
