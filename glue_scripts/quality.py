@@ -61,10 +61,13 @@ DEFAULT_POLICY = RejectionPolicy()
 
 @dataclass(frozen=True)
 class KeyReport:
+    """A table's primary keys, and its size: rows, and partitions (None for an unpartitioned table)."""
+
     rows: int
     null_keys: int
     duplicate_keys: int
     sample_duplicates: list[int] = field(default_factory=list)
+    partitions: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -72,20 +75,45 @@ class KeyReport:
 
 
 def primary_key_report(table: DataFrame, contract: DatasetContract) -> KeyReport:
-    """Null and repeated primary keys over the whole table (one aggregation + one small sample)."""
-    key = contract.primary_key
-    per_key = table.groupBy(key).count()
-    totals = per_key.agg(
-        F.sum("count").alias("rows"),
-        F.sum(F.when(F.col(key).isNull(), F.col("count")).otherwise(0)).alias("nulls"),
-        F.sum(F.when(F.col(key).isNotNull() & (F.col("count") > 1), 1).otherwise(0)).alias("duplicates"),
+    """Null and repeated primary keys over the whole table, with its rows and partitions.
+
+    One aggregation reads the table once for both: each row counts once under its key and, in a
+    partitioned table, once under its partition value (the grouping sets (key) and (partition)).
+    One small sample follows when keys repeat.
+    """
+    key, partition = contract.primary_key, contract.partition_column
+    partition_type = table.schema[partition].dataType if partition else "string"
+    levels = [
+        F.struct(
+            F.lit(True).alias("per_key"),
+            F.col(key).alias("key"),
+            F.lit(None).cast(partition_type).alias("partition"),
+        )
+    ]
+    if partition:
+        levels.append(
+            F.struct(
+                F.lit(False).alias("per_key"),
+                F.lit(None).cast(table.schema[key].dataType).alias("key"),
+                F.col(partition).alias("partition"),
+            )
+        )
+    groups = table.select(F.explode(F.array(*levels)).alias("level")).select("level.*")
+    counts = groups.groupBy("per_key", "key", "partition").count()
+    per_key, repeated = F.col("per_key"), F.col("key").isNotNull() & (F.col("count") > 1)
+    totals = counts.agg(
+        F.sum(F.when(per_key, F.col("count"))).alias("rows"),
+        F.sum(F.when(per_key & F.col("key").isNull(), F.col("count"))).alias("nulls"),
+        F.count(F.when(per_key & repeated, True)).alias("duplicates"),
+        F.count(F.when(~per_key, F.col("partition"))).alias("partitions"),
     ).first()
     assert totals is not None  # an aggregation without grouping is one row
-    duplicates = int(totals.duplicates or 0)
+    duplicates = int(totals.duplicates)
     sample = []
     if duplicates:
-        sample = [row[0] for row in per_key.where(F.col("count") > 1).select(key).limit(SAMPLE_SIZE).collect()]
-    return KeyReport(int(totals.rows or 0), int(totals.nulls or 0), duplicates, sorted(sample))
+        sample = [row[0] for row in counts.where(per_key & repeated).select("key").limit(SAMPLE_SIZE).collect()]
+    partitions = int(totals.partitions) if partition else None
+    return KeyReport(int(totals.rows or 0), int(totals.nulls or 0), duplicates, sorted(sample), partitions)
 
 
 @dataclass(frozen=True)
@@ -381,17 +409,18 @@ def check_results(
     batch_run_ids: Sequence[str],
     policy: RejectionPolicy | None = None,
     entries: Sequence[LedgerEntry] | None = None,
+    key_report: KeyReport | None = None,
 ) -> list[dict[str, Any]]:
     """Every check declared on `processed/<dataset>`, in declaration order, measured the way Dagster's checks do.
 
     The table checks look at the whole table; the batch checks at the files `batch_run_ids` (the
     run, and the runs it re-executes) processed or held, and are not evaluated when there are none.
-    Those files' ledger `entries` are read from the ledger unless the caller has them. The process
-    job calls this after its merge, so a run on Glue or EMR Serverless reports the same results an
-    in-process run's asset checks compute.
+    Those files' ledger `entries`, and the table's `key_report`, are measured here unless the caller
+    has them. The process job calls this after its merge, so a run on Glue or EMR Serverless reports
+    the same results an in-process run's asset checks compute.
     """
     table = read_table(spark, store.spark_path(table_key(PROCESSED, contract.name)))
-    results = [primary_key_result(contract, primary_key_report(table, contract))]
+    results = [primary_key_result(contract, key_report or primary_key_report(table, contract))]
     for fk in contract.foreign_keys:
         parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
         results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))

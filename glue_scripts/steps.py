@@ -142,7 +142,9 @@ def process_step(
     checks = []
     if batch_run_ids is not None:
         recorded = stages.recorded_entries(contract, outcome, run_id) if run_id in batch_run_ids else []
-        checks = quality.check_results(spark, store, contract, batch_run_ids, policy, entries=earlier + recorded)
+        checks = quality.check_results(
+            spark, store, contract, batch_run_ids, policy, entries=earlier + recorded, key_report=outcome.key_report()
+        )
     return StepReport(
         [outcome],
         [

@@ -27,7 +27,7 @@ from glue_scripts.contracts import (
 from glue_scripts.delta_tables import ensure_table, read_table, table_version
 from glue_scripts.failpoints import failpoint
 from glue_scripts.landing import landing_files, raw_schema
-from glue_scripts.quality import RejectionPolicy
+from glue_scripts.quality import KeyReport, RejectionPolicy, primary_key_report
 from glue_scripts.stages.tables import (
     FROM_REJECTED,
     PROCESSED_AT,
@@ -73,7 +73,12 @@ class ProcessOutcome:
     still_held: list[str] = field(default_factory=list)
     late_rows_resolved: int = 0
     late_rows_waiting: int = 0
+    # The processed table after the batch: its size and its primary keys, measured once for the
+    # outcome and the primary-key check.
     processed_rows: int = 0
+    null_keys: int = 0
+    duplicate_keys: int = 0
+    sample_duplicate_keys: list[int] = field(default_factory=list)
     processed_version: int | None = None
     rejected_version: int | None = None
     partitions: int | None = None
@@ -82,6 +87,11 @@ class ProcessOutcome:
     rows_updating_stored: int = 0
     # file version id -> {"rows_read", "rows_accepted", "rows_rejected", "rows_waiting"} (the ledger's counts)
     counts_by_file: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def key_report(self) -> KeyReport:
+        """The processed table's primary keys and size, as the primary-key check reports them."""
+        keys = (self.null_keys, self.duplicate_keys, self.sample_duplicate_keys)
+        return KeyReport(self.processed_rows, *keys, partitions=self.partitions)
 
 
 @dataclass(frozen=True)
@@ -221,8 +231,12 @@ def process_batch(
     outcome.files, outcome.still_held = batch.files, batch.still_held
     if outcome.files or (contract.foreign_keys and not late_parent_rows(read_table(spark, rejected_path)).isEmpty()):
         check_and_merge(spark, store, contract, batch, outcome, run_id, now, limit)
-    outcome.processed_rows, outcome.partitions = table_size(
-        read_table(spark, processed_path), contract.partition_column
+    keys = primary_key_report(read_table(spark, processed_path), contract)
+    outcome.processed_rows, outcome.partitions = keys.rows, keys.partitions
+    outcome.null_keys, outcome.duplicate_keys, outcome.sample_duplicate_keys = (
+        keys.null_keys,
+        keys.duplicate_keys,
+        keys.sample_duplicates,
     )
     outcome.processed_version = table_version(spark, processed_path)
     outcome.rejected_version = table_version(spark, rejected_path)
@@ -296,15 +310,6 @@ def recorded_entries(contract: DatasetContract, outcome: ProcessOutcome, run_id:
         detail = outcome.held.get(version_id)
         entries.append(ledger.LedgerEntry(contract.name, source_file, digest, stage, run_id, detail=detail, **counts))
     return entries
-
-
-def table_size(table: DataFrame, partition_column: str | None) -> tuple[int, int | None]:
-    """Rows, and partitions if the table has a partition column: one aggregation."""
-    if not partition_column:
-        return table.count(), None
-    size = table.agg(F.count(F.lit(1)).alias("rows"), F.count_distinct(partition_column).alias("partitions")).first()
-    assert size is not None  # an aggregation without grouping is one row
-    return int(size.rows), int(size.partitions)
 
 
 def hold(outcome: ProcessOutcome, batch: Batch, limit: RejectionPolicy) -> None:
