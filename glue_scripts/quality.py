@@ -6,7 +6,7 @@ into pass/fail results; keeping the measuring here lets every runner compute the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,18 +129,38 @@ class OrphanReport:
 
 def orphan_report(child: DataFrame, parent: DataFrame, fk: ForeignKey) -> OrphanReport:
     """Child rows whose foreign key is missing from the parent table: one pass of a left join."""
-    keys = parent.select(F.col(fk.parent_column).alias("__parent_key")).distinct()
-    if fk.broadcast_parent:
-        keys = F.broadcast(keys)
-    joined = child.join(keys, child[fk.column] == keys["__parent_key"], "left")
-    orphan = F.col("__parent_key").isNull()
-    totals = joined.agg(F.count(F.lit(1)).alias("rows"), F.count_if(orphan).alias("orphans")).first()
+    return orphan_reports(child, {fk.parent: parent}, [fk])[0]
+
+
+def orphan_reports(
+    child: DataFrame, parents: Mapping[str, DataFrame], foreign_keys: Sequence[ForeignKey]
+) -> list[OrphanReport]:
+    """For each foreign key, the child rows whose key is missing from its parent table.
+
+    One pass: the child read once, left-joined to each parent's keys in turn, and one aggregation
+    counts the orphans of every key (a null key is one); a small sample of the missing keys follows
+    for a key with orphans.
+    """
+    joined, orphans = child, []
+    for index, fk in enumerate(foreign_keys):
+        found = f"__parent_key_{index}"
+        keys = parents[fk.parent].select(F.col(fk.parent_column).alias(found)).distinct()
+        if fk.broadcast_parent:
+            keys = F.broadcast(keys)
+        joined = joined.join(keys, F.col(fk.column) == F.col(found), "left")
+        orphans.append(F.col(found).isNull())
+    counts = [F.count_if(orphan).alias(f"orphans_{index}") for index, orphan in enumerate(orphans)]
+    totals = joined.agg(F.count(F.lit(1)).alias("rows"), *counts).first()
     assert totals is not None  # an aggregation without grouping is one row
-    orphan_rows = int(totals.orphans or 0)
-    sample = []
-    if orphan_rows:
-        sample = [row[0] for row in joined.where(orphan).select(fk.column).distinct().limit(SAMPLE_SIZE).collect()]
-    return OrphanReport(int(totals.rows or 0), orphan_rows, sorted(sample))
+    reports = []
+    for index, (fk, orphan) in enumerate(zip(foreign_keys, orphans, strict=True)):
+        orphan_rows = int(totals[f"orphans_{index}"] or 0)
+        sample = []
+        if orphan_rows:
+            keys = joined.where(orphan & F.col(fk.column).isNotNull()).select(fk.column).distinct()
+            sample = [row[0] for row in keys.limit(SAMPLE_SIZE).collect()]
+        reports.append(OrphanReport(int(totals.rows or 0), orphan_rows, sorted(sample)))
+    return reports
 
 
 @dataclass(frozen=True)
@@ -421,9 +441,15 @@ def check_results(
     """
     table = read_table(spark, store.spark_path(table_key(PROCESSED, contract.name)))
     results = [primary_key_result(contract, key_report or primary_key_report(table, contract))]
-    for fk in contract.foreign_keys:
-        parent = read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
-        results.append(foreign_key_result(contract, fk, orphan_report(table, parent, fk)))
+    if contract.foreign_keys:
+        parents = {
+            fk.parent: read_table(spark, store.spark_path(table_key(PROCESSED, fk.parent)))
+            for fk in contract.foreign_keys
+        }
+        reports = orphan_reports(table, parents, contract.foreign_keys)
+        results += [
+            foreign_key_result(contract, fk, report) for fk, report in zip(contract.foreign_keys, reports, strict=True)
+        ]
     policy = policy or DEFAULT_POLICY
     if entries is None:
         entries = batch_entries(spark, store, contract.name, batch_run_ids)
