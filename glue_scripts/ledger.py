@@ -10,7 +10,8 @@ leave the tables as one delivery would. The reconciliation check reads the count
 One table per data set, because the data sets are processed concurrently (the products and orders
 Glue jobs of the Step Functions workflow run in parallel): each ledger then has one writer at a
 time, which is all Delta's default S3 log store can guarantee. A stage reads its data set's ledger
-once (`stages_by_version`) and appends to it once (`record`).
+once (`stages_by_version`; the process stage with its checks' batch, `stages_and_batch_entries`)
+and appends to it once (`record`).
 """
 
 from __future__ import annotations
@@ -154,19 +155,31 @@ def record(spark: SparkSession, store: Store, entries: list[LedgerEntry], now: d
 
 def stages_by_version(spark: SparkSession, store: Store, dataset: str, version_ids: list[str]) -> dict[str, set[str]]:
     """The stages each of these file versions has reached (versions with no entry are left out)."""
-    if not version_ids:
-        return {}
+    return stages_and_batch_entries(spark, store, dataset, version_ids, ())[0]
+
+
+def stages_and_batch_entries(
+    spark: SparkSession, store: Store, dataset: str, version_ids: Sequence[str], run_ids: Sequence[str]
+) -> tuple[dict[str, set[str]], list[LedgerEntry]]:
+    """`stages_by_version` of `version_ids` and `batch_entries` of `run_ids`, from one read of the ledger."""
+    if not version_ids and not run_ids:
+        return {}, []
     version = version_column()
+    asked = version.isin(list(version_ids)) if version_ids else F.lit(False)
+    in_batch = F.col("stage").isin(*BATCH_STAGES) & F.col("run_id").isin(*run_ids) if run_ids else F.lit(False)
     found = (
         read_ledger(spark, store, dataset)
-        .where(version.isin(version_ids))
-        .select(version.alias("version_id"), "stage")
+        .where(asked | in_batch)
+        .select(version.alias("version_id"), *ENTRY_COLUMNS)
         .collect()
     )
     reached: dict[str, set[str]] = {}
+    wanted = set(version_ids)
     for row in found:
-        reached.setdefault(row.version_id, set()).add(row.stage)
-    return reached
+        if row.version_id in wanted:
+            reached.setdefault(row.version_id, set()).add(row.stage)
+    batch = [row for row in found if row.stage in BATCH_STAGES and row.run_id in run_ids]
+    return reached, _entries(batch)
 
 
 @dataclass(frozen=True)
@@ -235,8 +248,7 @@ def batch_entries(spark: SparkSession, store: Store, dataset: str, run_ids: Sequ
     `run_ids` are a run and the runs it re-executes, so a retry whose first attempt processed the
     batch still checks it; a run that processed no file has no batch.
     """
-    batch = F.col("stage").isin(*BATCH_STAGES) & F.col("run_id").isin(*run_ids)
-    return _entries(read_ledger(spark, store, dataset).where(batch).collect())
+    return stages_and_batch_entries(spark, store, dataset, (), run_ids)[1]
 
 
 def held_versions(reached: Mapping[str, set[str]]) -> set[str]:

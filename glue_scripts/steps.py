@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from glue_scripts import analytics, catalog, ledger, quality, stages
+from glue_scripts import analytics, catalog, quality, stages
 from glue_scripts.contracts import REJECT_REASONS, RUN_ID, SOURCE_FILE, SOURCE_LINE, DatasetContract
 from glue_scripts.delta_tables import read_table
 from glue_scripts.maintenance import maintain_table
@@ -95,11 +95,11 @@ def process_step(
     Every runner passes the run ids: the step that writes the table measures its checks, once, where
     the data is.
     """
-    # The checks' batch: the entries of these runs read before the merge (the ledger version the stage
-    # reads anyway), plus those the stage records; reading them back after its append would cost a
-    # new snapshot of the ledger.
-    earlier = [] if batch_run_ids is None else ledger.batch_entries(spark, store, contract.name, batch_run_ids)
-    outcome = stages.process_batch(spark, store, contract, run_id, now, policy)
+    # The checks' batch: the entries of these runs read before the merge, in the stage's own read of
+    # the ledger, plus those the stage records; reading them back after its append would cost a new
+    # snapshot of the ledger.
+    waiting, earlier = stages.waiting_batch(spark, store, contract, batch_run_ids or ())
+    outcome = stages.process_batch(spark, store, contract, run_id, now, policy, batch=waiting)
     decided = outcome.rows_accepted + outcome.rows_rejected
     held_files = {version.rsplit("#", 1)[0]: reason for version, reason in outcome.held.items()}
     still_held = [version.rsplit("#", 1)[0] for version in outcome.still_held]

@@ -8,13 +8,21 @@ stage still has to do, so every stage can be rerun after any failure:
 - `process_batch`: raw rows of files still waiting in landing are cast, validated, deduplicated
   and merged into `processed/<dataset>`; the rest go to `rejected/<dataset>` with their reasons.
   Children also retry the rows that only waited for a parent (late parents). A batch over the
-  rejection limit is held in landing instead (`release_held` lets it through).
+  rejection limit is held in landing instead (`release_held` lets it through). `waiting_batch`
+  says which files that is, from one read of the ledger.
 - `archive_landed`: landing files whose rows are fully accounted for move to `archived/`.
 """
 
 from glue_scripts.stages.archive import ArchiveOutcome, archive_key, archive_landed
 from glue_scripts.stages.ingest import IngestOutcome, ingest_landing
-from glue_scripts.stages.process import ProcessOutcome, held_files, process_batch, recorded_entries, release_held
+from glue_scripts.stages.process import (
+    ProcessOutcome,
+    held_files,
+    process_batch,
+    recorded_entries,
+    release_held,
+    waiting_batch,
+)
 from glue_scripts.stages.tables import processed_schema, rejected_schema, table_path
 
 __all__ = [
@@ -31,4 +39,5 @@ __all__ = [
     "rejected_schema",
     "release_held",
     "table_path",
+    "waiting_batch",
 ]

@@ -4,7 +4,7 @@ rest kept in `rejected/<dataset>` with their reasons; a batch over the rejection
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,17 +103,20 @@ class Batch:
     still_held: list[str]
 
 
-def waiting_batch(spark: SparkSession, store: Store, contract: DatasetContract) -> Batch:
-    """Files still in landing whose rows are in raw but not yet accounted for, minus the held ones."""
+def waiting_batch(
+    spark: SparkSession, store: Store, contract: DatasetContract, batch_run_ids: Sequence[str] = ()
+) -> tuple[Batch, list[ledger.LedgerEntry]]:
+    """Files still in landing whose rows are in raw but not yet accounted for, minus the held ones;
+    and, from the same read of the ledger, the `processed` and `held` entries of `batch_run_ids`."""
     ids = [o.version_id for o in landing_files(store, contract.name)]
-    reached = ledger.stages_by_version(spark, store, contract.name, ids)
+    reached, entries = ledger.stages_and_batch_entries(spark, store, contract.name, ids, batch_run_ids)
     held = ledger.held_versions(reached)
     files = sorted(
         v
         for v, done in reached.items()
         if ledger.STAGE_RAW in done and ledger.STAGE_PROCESSED not in done and v not in held
     )
-    return Batch(files, ledger.released_versions(reached) & set(files), sorted(held))
+    return Batch(files, ledger.released_versions(reached) & set(files), sorted(held)), entries
 
 
 def candidate_columns(contract: DatasetContract) -> list[str]:
@@ -212,8 +215,10 @@ def process_batch(
     run_id: str,
     now: datetime,
     limit: RejectionPolicy | None = None,
+    batch: Batch | None = None,
 ) -> ProcessOutcome:
-    """raw -> processed + rejected for the waiting files; with `limit`, a batch over it is held.
+    """raw -> processed + rejected for the waiting files (`batch`, unless the caller has read it);
+    with `limit`, a batch over it is held.
 
     A held batch writes nothing to processed: its rejected rows are recorded, its files get a `held`
     ledger entry (with the reason) and stay in landing, and later runs leave them alone until
@@ -227,7 +232,8 @@ def process_batch(
     raw_path = table_path(store, RAW, contract)
     ensure_table(spark, raw_path, raw_schema(contract))
 
-    batch = waiting_batch(spark, store, contract)
+    if batch is None:
+        batch, _ = waiting_batch(spark, store, contract)
     outcome.files, outcome.still_held = batch.files, batch.still_held
     if outcome.files or (contract.foreign_keys and not late_parent_rows(read_table(spark, rejected_path)).isEmpty()):
         check_and_merge(spark, store, contract, batch, outcome, run_id, now, limit)
