@@ -4,10 +4,12 @@ One shuffle partition, one Delta snapshot partition, one task for file listings,
 query execution (each of its query stages is a Spark job of its own), and no code
 generation: on a few rows, compiling each query's Java code costs more than interpreting it (about
 a sixth off a small pipeline run; the results are the same either way). A short-lived JVM (a
-process that runs one small pipeline and exits) gets the quick JIT only, which costs the least CPU;
-a long-lived one (the shared session) compiles only the code that stays hot, at ten times the usual
-call counts: the optimising compiler otherwise takes nearly half of the session's CPU in its first
-minutes of small pipelines, and this costs about a sixth less (BENCHMARKS.md, "The tests' JVMs").
+process that runs one small pipeline and exits) gets the quick JIT only, which costs the least CPU,
+with the code cache the full JIT would have (the quick JIT alone gets 48 MB, which a pipeline fills:
+the JVM then flushes and recompiles); a long-lived one (the shared session) compiles only the code
+that stays hot, at ten times the usual call counts: the optimising compiler otherwise takes nearly
+half of the session's CPU in its first minutes of small pipelines, and this costs about a sixth less
+(BENCHMARKS.md, "The tests' JVMs").
 Processes the tests start (`lakehouse run`, `lakehouse dev` and its runs) get the same settings
 through `PYSPARK_SUBMIT_ARGS`, under the ones `lakehouse` sets itself.
 """
@@ -33,7 +35,7 @@ SMALL_DATA_SETTINGS = {
 
 
 # The JIT of a short-lived JVM (the quick compiler only) and of a long-lived one (fewer methods compiled).
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
+QUICK_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 SELECTIVE_JIT = "-XX:CompileThresholdScaling=10"
 
 
