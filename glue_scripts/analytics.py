@@ -163,6 +163,7 @@ class Reconciliation:
     passed: bool
     expected: dict[str, Any]
     actual: dict[str, Any]
+    table_rows: int  # the analytics table's rows, counted in the same job
 
     @property
     def mismatches(self) -> list[str]:
@@ -172,7 +173,11 @@ class Reconciliation:
 def _reconciliation(totals: dict[str, Any], keys: tuple[str, ...]) -> Reconciliation:
     expected = {key: totals[f"processed_{key}"] for key in keys}
     actual = {key: totals[f"table_{key}"] for key in keys}
-    return Reconciliation(expected == actual, expected, actual)
+    return Reconciliation(expected == actual, expected, actual, totals["table_rows"])
+
+
+def _table_rows() -> Column:
+    return F.count(F.lit(1)).alias("table_rows")
 
 
 def reconcile_daily_sales(daily: DataFrame, orders: DataFrame, order_items: DataFrame) -> Reconciliation:
@@ -185,6 +190,7 @@ def reconcile_daily_sales(daily: DataFrame, orders: DataFrame, order_items: Data
             F.count(F.lit(1)).alias("processed_items"), _sum("reordered", 0).alias("processed_reordered_items")
         ),
         daily.agg(
+            _table_rows(),
             _sum("orders", 0).alias("table_orders"),
             _sum("revenue", Decimal("0")).alias("table_revenue"),
             _sum("items", 0).alias("table_items"),
@@ -206,6 +212,7 @@ def reconcile_top_products(top: DataFrame, orders: DataFrame, order_items: DataF
             _sum("department_items_sold", 0).alias("table_items"),
             _sum("department_revenue", Decimal("0")).alias("table_revenue"),
         ),
+        top.agg(_table_rows()),
     )
     return _reconciliation(totals, ("items", "revenue"))
 
@@ -248,7 +255,6 @@ ANALYTICS_TABLES: dict[str, AnalyticsTable] = {
 class BuildOutcome:
     name: str
     rebuilt: bool
-    rows: int
     version: int
     source_versions: dict[str, int] = field(default_factory=dict)
 
@@ -297,7 +303,7 @@ def built_from(spark: SparkSession, path: str) -> dict[str, int] | None:
 
 def build_table(spark: SparkSession, store: Store, name: str) -> BuildOutcome:
     """Rebuild `analytics/<name>` from the current processed snapshots, unless it already is built from them."""
-    from glue_scripts.delta_tables import ensure_table, read_table, table_version
+    from glue_scripts.delta_tables import ensure_table, table_version
 
     table = ANALYTICS_TABLES[name]
     path = store.spark_path(table.key)
@@ -314,7 +320,7 @@ def build_table(spark: SparkSession, store: Store, name: str) -> BuildOutcome:
             .option("userMetadata", json.dumps({"source_versions": versions}, sort_keys=True))
             .save(path)
         )
-    return BuildOutcome(name, rebuilt, read_table(spark, path).count(), table_version(spark, path), versions)
+    return BuildOutcome(name, rebuilt, table_version(spark, path), versions)
 
 
 RECONCILERS: dict[str, Callable[[DataFrame, DataFrame, DataFrame], Reconciliation]] = {
@@ -323,13 +329,19 @@ RECONCILERS: dict[str, Callable[[DataFrame, DataFrame, DataFrame], Reconciliatio
 }
 
 
-def reconcile_table(spark: SparkSession, store: Store, name: str) -> tuple[Reconciliation, dict[str, int]]:
-    """Reconcile `analytics/<name>` with the processed snapshots its last build recorded."""
+def reconcile_table(
+    spark: SparkSession, store: Store, name: str, versions: dict[str, int] | None = None
+) -> tuple[Reconciliation, dict[str, int]]:
+    """Reconcile `analytics/<name>` with the processed snapshots its last build recorded.
+
+    `versions`: those snapshots' versions when the caller has them (the build just recorded or found
+    them), which spares reading the table's history again.
+    """
     from glue_scripts.delta_tables import read_table
 
     table = ANALYTICS_TABLES[name]
     path = store.spark_path(table.key)
-    versions = built_from(spark, path)
+    versions = versions or built_from(spark, path)
     if versions is None:
         raise FileNotFoundError(f"{table.key} has no build recorded under {store.root}")
     snapshots = source_snapshots(spark, store, {"orders": versions["orders"], "order_items": versions["order_items"]})

@@ -188,6 +188,7 @@ def archive_step(
 def analytics_step(spark: SparkSession, store: Store, name: str) -> StepReport:
     """processed -> analytics/<name> (rebuilt when processed changed), then its reconciliation check."""
     outcome = analytics.build_table(spark, store, name)
+    reconciliation, versions = analytics.reconcile_table(spark, store, name, outcome.source_versions)
     frame = read_table(spark, store.spark_path(analytics.ANALYTICS_TABLES[name].key))
     schema = [
         {"name": f.name, "type": f.dataType.simpleString(), "description": analytics.COLUMN_DESCRIPTIONS.get(f.name)}
@@ -195,14 +196,13 @@ def analytics_step(spark: SparkSession, store: Store, name: str) -> StepReport:
     ]
     asset_key = f"{analytics.ANALYTICS}/{name}"
     metadata = {
-        "dagster/row_count": outcome.rows,
+        "dagster/row_count": reconciliation.table_rows,
         "dagster/column_schema": {"raw_value": {"columns": schema}, "type": "table_schema"},
         "table_version": outcome.version,
         "rebuilt": outcome.rebuilt,
         "source_versions": quality.json_metadata(outcome.source_versions),
         "preview": {"raw_value": markdown_table(frame.limit(PREVIEW_ROWS).collect()), "type": "md"},
     }
-    reconciliation, versions = analytics.reconcile_table(spark, store, name)
     check = {
         "asset_key": asset_key,
         "check_name": analytics.RECONCILIATION_CHECK,

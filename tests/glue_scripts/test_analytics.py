@@ -104,16 +104,19 @@ def test_reconciliation_with_processed(spark: SparkSession) -> None:
     daily = analytics.reconcile_daily_sales(analytics.daily_sales(orders, items), orders, items)
     assert daily.passed
     assert daily.expected == {"orders": 5, "revenue": "25.11", "items": 7, "reordered_items": 4}
+    assert daily.table_rows == 3  # one row per date
     top = analytics.reconcile_top_products(analytics.top_products(orders, items, products, top_n=1), orders, items)
     assert top.passed
     # Order 3 and order 5 have no items: their 10.00 cannot be attributed to a product.
     assert top.expected == {"items": 7, "revenue": "15.11"}
+    assert top.table_rows == 4  # the top product of each date and department
 
     short = analytics.daily_sales(orders, items).where(F.col("date") != D3)
     broken = analytics.reconcile_daily_sales(short, orders, items)
     assert not broken.passed
     assert broken.mismatches == ["orders", "revenue"]
     assert broken.actual == {"orders": 4, "revenue": "22.11", "items": 7, "reordered_items": 4}
+    assert broken.table_rows == 2
 
 
 def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them(
@@ -124,7 +127,7 @@ def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them
     write_processed(spark, store, "order_items", items_frame(spark))
 
     first = analytics.build_table(spark, store, analytics.DAILY_SALES)
-    assert (first.rebuilt, first.rows, first.source_versions) == (True, 3, {"orders": 1, "order_items": 1})
+    assert (first.rebuilt, first.source_versions) == (True, {"orders": 1, "order_items": 1})
     path = store.spark_path("analytics/daily_sales")
     properties = DeltaTable.forPath(spark, path).detail().select("properties").first()[0]
     assert properties["delta.enableDeletionVectors"] == "false"
@@ -136,7 +139,9 @@ def test_build_records_its_sources_skips_when_unchanged_and_reconciles_with_them
     # processed/ moves on after the build: the check still compares with the snapshots it was built from.
     write_processed(spark, store, "orders", orders_frame(spark, [(6, 14, D3, "1.00")]))
     result, versions = analytics.reconcile_table(spark, store, analytics.DAILY_SALES)
-    assert (result.passed, versions) == (True, {"orders": 1, "order_items": 1})
+    assert (result.passed, result.table_rows, versions) == (True, 3, {"orders": 1, "order_items": 1})
+    given = analytics.reconcile_table(spark, store, analytics.DAILY_SALES, versions)
+    assert given == (result, versions)
 
     rebuilt = analytics.build_table(spark, store, analytics.DAILY_SALES)
     assert (rebuilt.rebuilt, rebuilt.source_versions) == (True, {"orders": 2, "order_items": 1})
