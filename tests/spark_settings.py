@@ -8,10 +8,8 @@ process that runs one small pipeline and exits) gets the quick JIT only, which c
 with the code cache the full JIT would have (the quick JIT alone gets 48 MB, which a pipeline fills:
 the JVM then flushes and recompiles); a long-lived one (the shared session) compiles only the code
 that stays hot, at ten times the usual call counts: the optimising compiler otherwise takes nearly
-half of the session's CPU in its first minutes of small pipelines, and this costs about a sixth less.
-Both collect garbage with the parallel (throughput) collector rather than G1, whose concurrent work
-and write barriers cost a warm session about a sixth more CPU per small pipeline (BENCHMARKS.md,
-"The tests' JVMs").
+half of the session's CPU in its first minutes of small pipelines, and this costs about a sixth less
+(BENCHMARKS.md, "The tests' JVMs").
 Processes the tests start (`lakehouse run`, `lakehouse dev` and its runs) get the same settings
 through `PYSPARK_SUBMIT_ARGS`, under the ones `lakehouse` sets itself.
 """
@@ -39,17 +37,16 @@ SMALL_DATA_SETTINGS = {
 # The JIT of a short-lived JVM (the quick compiler only) and of a long-lived one (fewer methods compiled).
 QUICK_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 SELECTIVE_JIT = "-XX:CompileThresholdScaling=10"
-THROUGHPUT_GC = "-XX:+UseParallelGC"
 
 
-def driver_options(jit: str) -> dict[str, str]:
-    """The driver's JVM options: the class archive's, plus `jit` and the throughput collector."""
-    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} {jit} {THROUGHPUT_GC}"}
+def driver_jit(jit: str) -> dict[str, str]:
+    """The driver's JVM options: the class archive's, plus `jit`."""
+    return {"spark.driver.extraJavaOptions": f"{local_driver_options()} {jit}"}
 
 
 def spark_conf_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> dict[str, str]:
     conf = local_spark_conf(cores=cores, driver_memory=driver_memory) | SMALL_DATA_SETTINGS
-    return conf | driver_options(QUICK_JIT if short_lived else SELECTIVE_JIT)
+    return conf | driver_jit(QUICK_JIT if short_lived else SELECTIVE_JIT)
 
 
 def spark_session_for_tests(cores: int = 2, driver_memory: str = "2g", short_lived: bool = False) -> SparkSession:
@@ -68,4 +65,4 @@ def submit_args(conf: dict[str, str]) -> str:
 
 def subprocess_environment(environ: dict[str, str]) -> dict[str, str]:
     """`environ` plus the small-data settings and the quick JIT for the Spark of a process the test starts."""
-    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | driver_options(QUICK_JIT))}
+    return {**environ, "PYSPARK_SUBMIT_ARGS": submit_args(SMALL_DATA_SETTINGS | driver_jit(QUICK_JIT))}
