@@ -121,10 +121,10 @@ run: install
 
 # Test tiers (markers, given by tests/conftest.py): `unit` (no JVM), `spark` (the shared Spark
 # session, a handful of rows), `e2e` (whole pipeline runs, servers, subprocesses, browsers). `make
-# test` runs all (14-22 minutes on 2 cores, as fast as the machine is that day), `make test-fast`
-# all but `e2e` (about 4). Two workers; each module is one xdist group (its module fixtures built
-# once), the tests sharing the lab run and `lakehouse dev` one more, the slowest tiers first; the 25
-# slowest tests are printed.
+# test` runs all (about 14 minutes of pytest on 2 cores, more at this VM's slow hours), `make
+# test-fast` all but `e2e` (about 4.5). Two workers; each module is one xdist group (its module
+# fixtures built once), the tests sharing the lab run and `lakehouse dev` one more, the slowest
+# tiers first; the 25 slowest tests are printed.
 PYTEST_PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder --durations=25
 # mypy over lakehouse_assets and glue_scripts ([tool.mypy] in pyproject.toml), run by `make test`,
 # `make lint` and `make typecheck`. Its cache lives outside the work tree, like the Spark jars, so a
