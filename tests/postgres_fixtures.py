@@ -5,6 +5,9 @@ socket in the data folder too), password authentication only, stopped and remove
 session. As root, the server runs as the `postgres` user (PostgreSQL refuses to run as root). Each
 test gets a database of its own. Without the binaries (`make install` installs Debian's
 `postgresql`), the tests that need the server skip, saying so.
+
+`instance_on_each_storage`: the instance `lakehouse` makes, once on SQLite (the local default) and
+once on a database of this server (`LAKEHOUSE_POSTGRES_URL`), for what depends on the storage.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
+
+from lakehouse_assets.instance import POSTGRES_URL_VARIABLE, ensure_dagster_home
 
 USER = "lakehouse"
 
@@ -99,3 +105,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
     """The URL of a database of this test's own."""
     return postgres_server.create_database(f"t_{secrets.token_hex(6)}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def instance_on_each_storage(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DagsterInstance]:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    if request.param == "postgres":
+        monkeypatch.setenv(POSTGRES_URL_VARIABLE, request.getfixturevalue("postgres_url"))
+    else:
+        monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
+    monkeypatch.delenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", raising=False)
+    ensure_dagster_home()
+    with DagsterInstance.get() as instance:
+        yield instance

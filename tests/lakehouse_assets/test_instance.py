@@ -1,4 +1,5 @@
-"""The instance `lakehouse` expects: its dagster.yaml from the settings, and runs of dead processes released."""
+"""The instance `lakehouse` expects: its dagster.yaml from the settings, and runs of dead processes released
+(on SQLite and on PostgreSQL: the storage is what differs)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.events import EngineEventData  # what Dagster's run worker reports: replayed below
 
 from lakehouse_assets.instance import (
     LEGACY_INSTANCE_YAML,
     POSTGRES_URL_VARIABLE,
+    RUN_HOST_TAG,
     assign_stranded_steps,
     cli_run_lock,
     cli_run_tags,
     ensure_dagster_home,
     release_dead_runs,
+    run_host_tags,
 )
 
 
@@ -108,16 +112,22 @@ def test_the_file_is_rewritten_while_lakehouse_owns_it_and_never_once_the_operat
         ensure_dagster_home()
 
 
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
 def started_run(instance: DagsterInstance, tags: dict[str, str]) -> str:
     """A run record as a `lakehouse run` leaves it while it runs (or after it was SIGKILLed)."""
     run = instance.add_run(DagsterRun(job_name="lakehouse_job", status=DagsterRunStatus.STARTED, tags=tags))
     return run.run_id
 
 
-def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: DagsterInstance) -> None:
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    dead_tags = {**cli_run_tags(), "lakehouse/pid": str(dead.pid)}
+def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance_on_each_storage: DagsterInstance) -> None:
+    instance = instance_on_each_storage
+    dead_tags = {**cli_run_tags(), "lakehouse/pid": str(dead_pid())}
     dead_run = started_run(instance, dead_tags)
     live_run = started_run(instance, cli_run_tags())  # this very process: alive
     storage = instance.event_log_storage
@@ -133,8 +143,34 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: Da
     assert release_dead_runs(instance) == []
 
 
-def test_a_step_queued_just_after_the_slot_was_freed_gets_it(instance: DagsterInstance) -> None:
+def test_a_daemon_run_whose_worker_is_gone_is_failed_for_its_retry(instance_on_each_storage: DagsterInstance) -> None:
+    """What a killed `lakehouse dev` leaves: runs whose worker reported its pid, then died without ending."""
+    instance = instance_on_each_storage
+    gone, alive = dead_pid(), os.getpid()
+    dead_run = started_run(instance, run_host_tags())
+    live_run = started_run(instance, run_host_tags())
+    other_host = started_run(instance, {RUN_HOST_TAG: "another-machine"})
+    no_worker_yet = started_run(instance, run_host_tags())
+    for run_id, pid in ((dead_run, gone), (live_run, alive), (other_host, gone)):
+        # What Dagster's run worker records as it starts (`dagster api execute_run`).
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+
+    assert release_dead_runs(instance) == [dead_run]
+    statuses = {run_id: instance.get_run_by_id(run_id).status for run_id in (live_run, other_host, no_worker_yet)}
+    assert set(statuses.values()) == {DagsterRunStatus.STARTED}
+    (failure,) = instance.all_logs(dead_run, of_type=DagsterEventType.RUN_FAILURE)
+    assert failure.dagster_event is not None
+    assert failure.dagster_event.message == f"the process of run {dead_run} (pid {gone}) is gone"
+    # Failed, with a retry left: Dagster's daemon launches it once more (`run_retries`).
+    assert instance.get_run_by_id(dead_run).status == DagsterRunStatus.FAILURE
+    assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
+
+
+def test_a_step_queued_just_after_the_slot_was_freed_gets_it(instance_on_each_storage: DagsterInstance) -> None:
     """Dagster's race, replayed in its order: B finds the slot taken, A frees it, then B is queued."""
+    instance = instance_on_each_storage
     storage = instance.event_log_storage
     pool, step = "lakehouse_processed_products", "process_products"
     storage.set_concurrency_slots(pool, 1)

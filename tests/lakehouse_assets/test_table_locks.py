@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
 
-from lakehouse_assets.instance import POSTGRES_URL_VARIABLE, ensure_dagster_home
+from lakehouse_assets.instance import POSTGRES_URL_VARIABLE
 from lakehouse_assets.table_locks import advisory_key, dataset_lock, postgres_url, table_locks
 
 HOLDER = """
@@ -26,18 +25,9 @@ with DagsterInstance.get() as instance, table_locks(instance, sys.argv[1:]):
 """
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def instance(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[DagsterInstance]:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    if request.param == "postgres":
-        monkeypatch.setenv(POSTGRES_URL_VARIABLE, request.getfixturevalue("postgres_url"))
-    else:
-        monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
-    ensure_dagster_home()
-    with DagsterInstance.get() as dagster_instance:
-        yield dagster_instance
+@pytest.fixture
+def instance(instance_on_each_storage: DagsterInstance) -> DagsterInstance:
+    return instance_on_each_storage
 
 
 def start_holder(names: list[str]) -> subprocess.Popen[str]:
