@@ -9,7 +9,8 @@ middle of the race, and restarted: the interrupted runs are failed and retried o
 retries race each other. At most two runs at once (`LAKEHOUSE_MAX_CONCURRENT_RUNS`), as the machine
 has two cores. `lakehouse dev` on a PostgreSQL instance, its runs holding the same locks, is the lab
 group's (`test_event_driven.py`); the locks themselves are tested on both storages in
-`test_table_locks.py`.
+`test_table_locks.py`, the release of a killed run (failed for its retry, its pool slots freed) in
+`test_instance.py`.
 """
 
 from __future__ import annotations
