@@ -27,13 +27,8 @@ from lakehouse_assets.instance import (
 
 
 @pytest.fixture
-def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
-    monkeypatch.delenv("LAKEHOUSE_MAX_CONCURRENT_RUNS", raising=False)
-    ensure_dagster_home()
-    with DagsterInstance.get() as dagster_instance:
-        yield dagster_instance
+def instance(instance_on_each_storage: DagsterInstance) -> DagsterInstance:
+    return instance_on_each_storage
 
 
 EXPECTED_CONFIG = {
@@ -49,6 +44,7 @@ EXPECTED_CONFIG = {
 }
 
 
+@pytest.mark.parametrize("instance_on_each_storage", ["sqlite"], indirect=True)  # the local default
 def test_the_instance_queues_runs_gives_each_pool_one_slot_and_retries_dead_runs_once(
     instance: DagsterInstance, tmp_path: Path
 ) -> None:
@@ -125,8 +121,7 @@ def started_run(instance: DagsterInstance, tags: dict[str, str]) -> str:
     return run.run_id
 
 
-def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance_on_each_storage: DagsterInstance) -> None:
-    instance = instance_on_each_storage
+def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: DagsterInstance) -> None:
     dead_tags = {**cli_run_tags(), "lakehouse/pid": str(dead_pid())}
     dead_run = started_run(instance, dead_tags)
     live_run = started_run(instance, cli_run_tags())  # this very process: alive
@@ -143,9 +138,8 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance_on_
     assert release_dead_runs(instance) == []
 
 
-def test_a_daemon_run_whose_worker_is_gone_is_failed_for_its_retry(instance_on_each_storage: DagsterInstance) -> None:
+def test_a_daemon_run_whose_worker_is_gone_is_failed_for_its_retry(instance: DagsterInstance) -> None:
     """What a killed `lakehouse dev` leaves: runs whose worker reported its pid, then died without ending."""
-    instance = instance_on_each_storage
     gone, alive = dead_pid(), os.getpid()
     dead_run = started_run(instance, run_host_tags())
     live_run = started_run(instance, run_host_tags())
@@ -168,9 +162,8 @@ def test_a_daemon_run_whose_worker_is_gone_is_failed_for_its_retry(instance_on_e
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 1
 
 
-def test_a_step_queued_just_after_the_slot_was_freed_gets_it(instance_on_each_storage: DagsterInstance) -> None:
+def test_a_step_queued_just_after_the_slot_was_freed_gets_it(instance: DagsterInstance) -> None:
     """Dagster's race, replayed in its order: B finds the slot taken, A frees it, then B is queued."""
-    instance = instance_on_each_storage
     storage = instance.event_log_storage
     pool, step = "lakehouse_processed_products", "process_products"
     storage.set_concurrency_slots(pool, 1)
