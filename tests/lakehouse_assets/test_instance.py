@@ -17,6 +17,7 @@ from lakehouse_assets.instance import (
     LEGACY_INSTANCE_YAML,
     POSTGRES_URL_VARIABLE,
     RUN_HOST_TAG,
+    RUN_PID_TAG,
     assign_stranded_steps,
     cli_run_lock,
     cli_run_tags,
@@ -122,7 +123,7 @@ def started_run(instance: DagsterInstance, tags: dict[str, str]) -> str:
 
 
 def test_a_killed_cli_run_is_marked_failed_and_its_pool_slots_freed(instance: DagsterInstance) -> None:
-    dead_tags = {**cli_run_tags(), "lakehouse/pid": str(dead_pid())}
+    dead_tags = {**cli_run_tags(), RUN_PID_TAG: str(dead_pid())}
     dead_run = started_run(instance, dead_tags)
     live_run = started_run(instance, cli_run_tags())  # this very process: alive
     storage = instance.event_log_storage
